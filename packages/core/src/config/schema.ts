@@ -1,0 +1,271 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Keys are snake_case so that `GATEHOUSE_*` environment overrides
+ * map onto them without guessing (`GATEHOUSE_SERVER__PORT` → `server.port`). Every object is
+ * strict: an unknown key is an error naming its dotted path.
+ */
+
+const seconds = (description: string) => z.number().int().positive().describe(description);
+
+const url = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL');
+
+const scopeToken = z
+  .string()
+  .regex(
+    /^[\x21\x23-\x5b\x5d-\x7e]+$/,
+    'expected a scope token (RFC 6749 §3.3: printable ASCII, no space, " or \\)',
+  );
+
+const clientId = z
+  .string()
+  .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ ~ -');
+
+/** True for an RFC 8707 resource indicator: an absolute URI without a fragment, at most 2048 characters. */
+export function isResourceIndicator(value: string): boolean {
+  if (value.length > 2048 || value.includes('#')) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A resource indicator per RFC 8707: an absolute URI without a fragment. */
+export const resourceIndicator = z
+  .string()
+  .refine(isResourceIndicator, 'expected an absolute URI without a fragment (RFC 8707)');
+
+export const clientConfigSchema = z
+  .object({
+    id: clientId.describe('The client_id.'),
+    name: z.string().min(1).max(200).optional().describe('Human name; defaults to the id.'),
+    secret_digest: z
+      .string()
+      .regex(
+        /^sha256:[A-Za-z0-9_-]{43}$/,
+        'expected sha256:<43 base64url characters> (see `gatehouse clients create --print-config`)',
+      )
+      .describe('Digest of the client secret; Gatehouse generates secrets and never stores them in clear.'),
+    scopes: z.array(scopeToken).default([]).describe('Scopes the client may request.'),
+    resources: z
+      .array(resourceIndicator)
+      .default([])
+      .describe('RFC 8707 resources (audiences) the client may request.'),
+    audience: resourceIndicator
+      .optional()
+      .describe('Audience when no resource is requested; defaults to the issuer.'),
+    grant_types: z
+      .array(z.enum(['client_credentials']))
+      .default(['client_credentials'])
+      .describe('Grants the client may use.'),
+    access_token_format: z
+      .enum(['jwt', 'opaque'])
+      .default('jwt')
+      .describe('jwt: RFC 9068 JWT; opaque: reference token checked by introspection (stored hashed).'),
+    access_token_ttl: seconds('Access token lifetime for this client, seconds.').optional(),
+  })
+  .strict();
+
+const storeSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('embedded'),
+      path: z.string().min(1).optional().describe('SQLite file; default data_dir/gatehouse.db.'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('postgres'),
+      url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+        .optional(),
+      pool_size: z.number().int().min(1).max(200).default(10),
+    })
+    .strict(),
+]);
+
+const cacheSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('memory') }).strict(),
+  z
+    .object({
+      kind: z.literal('redis'),
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+        .describe('Redis URL.'),
+      key_prefix: z
+        .string()
+        .max(64)
+        .optional()
+        .describe('Prefix of every key (default gh:); keys are hash-tagged.'),
+    })
+    .strict(),
+]);
+
+const busSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('memory') }).strict(),
+  z
+    .object({
+      kind: z.literal('redis'),
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+        .describe('Redis URL.'),
+      channel_prefix: z.string().max(64).optional().describe('Prefix of pub/sub channels.'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('nats'),
+      servers: z.string().min(1).describe('Comma-separated NATS server URLs.'),
+      subject_prefix: z.string().max(64).optional().describe('Prefix of NATS subjects.'),
+    })
+    .strict(),
+]);
+
+const kekSchema = z.discriminatedUnion('source', [
+  z
+    .object({
+      source: z.literal('env'),
+      env: z
+        .string()
+        .regex(/^[A-Z_][A-Z0-9_]*$/)
+        .default('GATEHOUSE_KEK'),
+    })
+    .strict(),
+  z
+    .object({
+      source: z.literal('file'),
+      path: z
+        .string()
+        .min(1)
+        .describe('File holding 32 bytes as 64 hex or 43 base64url characters (mode 0600).'),
+    })
+    .strict(),
+]);
+
+export const configSchema = z
+  .object({
+    issuer: url
+      .refine(
+        (u) => !u.endsWith('/') && !u.includes('?') && !u.includes('#'),
+        'expected no trailing slash, query or fragment',
+      )
+      .optional()
+      .describe('The issuer identifier; defaults to server.public_url.'),
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1').describe('Address to listen on; 0.0.0.0 for all interfaces.'),
+        port: z.number().int().min(0).max(65535).default(8080).describe('TCP port to listen on.'),
+        public_url: url.optional().describe('Externally visible base URL; defaults to http://host:port.'),
+        body_limit_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(10_485_760)
+          .default(65_536)
+          .describe('Largest request body accepted; larger ones get 413.'),
+        shutdown_grace_seconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(300)
+          .default(10)
+          .describe('On SIGTERM, how long in-flight requests may finish before connections are closed.'),
+      })
+      .strict()
+      .prefault({}),
+    data_dir: z
+      .string()
+      .min(1)
+      .default('.data')
+      .describe('Directory for the embedded database and generated key-encryption key.'),
+    storage: z
+      .object({
+        store: storeSchema.default({ kind: 'embedded' }),
+        cache: cacheSchema.default({ kind: 'memory' }),
+        bus: busSchema.default({ kind: 'memory' }),
+      })
+      .strict()
+      .prefault({}),
+    keys: z
+      .object({
+        algorithm: z
+          .enum(['ES256', 'RS256', 'EdDSA'])
+          .default('ES256')
+          .describe('Algorithm of newly generated signing keys (each key is pinned to its own).'),
+        kek: kekSchema
+          .optional()
+          .describe('Key-encryption key for private keys at rest; default: a generated file in data_dir.'),
+        activation_delay: z
+          .number()
+          .int()
+          .min(0)
+          .default(3600)
+          .describe('Seconds a rotated-in key is published before it signs (lets JWKS caches pick it up).'),
+      })
+      .strict()
+      .prefault({}),
+    tokens: z
+      .object({
+        access_token_ttl: seconds('Default access token lifetime, seconds.').default(900),
+        max_access_token_ttl: seconds(
+          'Upper bound of any access token lifetime; verification rejects longer ones.',
+        ).default(86_400),
+        clock_skew: z
+          .number()
+          .int()
+          .min(0)
+          .max(300)
+          .default(60)
+          .describe('Seconds of clock difference tolerated on exp, nbf and iat.'),
+      })
+      .strict()
+      .prefault({}),
+    clients: z.array(clientConfigSchema).default([]),
+    example_client: z
+      .boolean()
+      .optional()
+      .describe('Create an example client on first start; default true when no config file is used.'),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.clients.forEach((client, index) => {
+      if (seen.has(client.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clients', index, 'id'],
+          message: `duplicate client id "${client.id}"`,
+        });
+      }
+      seen.add(client.id);
+    });
+    if (config.tokens.access_token_ttl > config.tokens.max_access_token_ttl) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokens', 'access_token_ttl'],
+        message: 'must not exceed tokens.max_access_token_ttl',
+      });
+    }
+  });
+
+/** The configuration as given (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The configuration after validation and defaults. */
+export type GatehouseConfig = z.output<typeof configSchema>;
+/** One client as declared in the config file. */
+export type ClientConfig = z.output<typeof clientConfigSchema>;

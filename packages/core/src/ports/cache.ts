@@ -1,0 +1,28 @@
+/**
+ * The shared ephemeral state port: TTL keys, atomic counters and sets. Values are strings;
+ * callers serialize. TTLs are in seconds. Implementations must be safe across processes
+ * when the adapter is shared (Redis) and within one process for the in-memory adapter.
+ */
+export interface Cache {
+  readonly kind: string;
+  get(key: string): Promise<string | null>;
+  /** Sets a value; without `ttlSeconds` it lives until deleted. */
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** Sets only when absent; returns true when this call set it. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  /**
+   * Atomically adds `by` to an integer counter and returns the new value. The TTL is applied
+   * when the counter is created and left alone afterwards (fixed window semantics).
+   */
+  increment(key: string, by: number, ttlSeconds: number): Promise<number>;
+  /** Remaining TTL in seconds; null when the key is absent or has no TTL. */
+  ttl(key: string): Promise<number | null>;
+  /** Adds members to a set; returns how many were new. The TTL, when given, is (re)set. */
+  setAdd(key: string, members: string[], ttlSeconds?: number): Promise<number>;
+  setRemove(key: string, members: string[]): Promise<number>;
+  setHas(key: string, member: string): Promise<boolean>;
+  setMembers(key: string): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,118 @@
+/**
+ * The durable store port. Code asks for durable records through these repositories and never
+ * through a database client. Times are whole seconds since the epoch.
+ */
+
+/** How a client's access tokens are represented. */
+export type AccessTokenFormat = 'jwt' | 'opaque';
+
+/** A registered OAuth client. The secret itself is never stored, only its digest. */
+export interface ClientRecord {
+  id: string;
+  name: string;
+  /** `sha256:<base64url>` digest of the generated secret. */
+  secretDigest: string;
+  /** Scopes the client may request. */
+  scopes: string[];
+  /** RFC 8707 resource indicators (audiences) the client may request. */
+  resources: string[];
+  /** Audience used when no `resource` is requested; null means the issuer itself. */
+  defaultAudience: string | null;
+  grantTypes: string[];
+  accessTokenFormat: AccessTokenFormat;
+  /** Access token lifetime in seconds; null uses the server default. */
+  accessTokenTtl: number | null;
+  /** Where the record came from: the config file is re-applied on start, the API is not. */
+  source: 'config' | 'api';
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Fields of a client that may change after creation. */
+export type ClientPatch = Partial<Omit<ClientRecord, 'id' | 'createdAt'>>;
+
+export interface ClientRepository {
+  get(id: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  /** Inserts; throws `ERR_STORE_CONFLICT` when the id exists. */
+  create(record: ClientRecord): Promise<void>;
+  /** Updates; returns the new record, or undefined when the id does not exist. */
+  update(id: string, patch: ClientPatch): Promise<ClientRecord | undefined>;
+  /** Returns true when a record was deleted. */
+  delete(id: string): Promise<boolean>;
+}
+
+/** Lifecycle of a signing key: published before it signs, kept after until its tokens expire. */
+export type SigningKeyState = 'next' | 'active' | 'retired';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  /** Public JWK as JSON text (no private members). */
+  publicJwk: string;
+  /** Private key sealed with the key-encryption key (AES-256-GCM), as produced by the key vault. */
+  sealedPrivateKey: string;
+  state: SigningKeyState;
+  createdAt: number;
+  /** When the key starts (or started) signing. */
+  activatesAt: number;
+  /** When the key stopped signing; null while not retired. */
+  retiredAt: number | null;
+  /** When the key may be removed from the JWKS (every token it signed has expired). */
+  expiresAt: number | null;
+}
+
+export interface SigningKeyRepository {
+  list(): Promise<SigningKeyRecord[]>;
+  insert(record: SigningKeyRecord): Promise<void>;
+  update(
+    kid: string,
+    patch: Partial<Pick<SigningKeyRecord, 'state' | 'activatesAt' | 'retiredAt' | 'expiresAt'>>,
+  ): Promise<void>;
+  delete(kid: string): Promise<boolean>;
+}
+
+/** An opaque (reference) access token; only its digest is stored. */
+export interface OpaqueTokenRecord {
+  /** `sha256` digest of the token text, base64url. */
+  digest: string;
+  jti: string;
+  clientId: string;
+  sub: string;
+  scope: string;
+  aud: string[];
+  iat: number;
+  exp: number;
+}
+
+/** A revoked token identifier, kept until the token would have expired anyway. */
+export interface RevokedTokenRecord {
+  jti: string;
+  /** When the revoked token expires; the entry may be purged after this. */
+  exp: number;
+  revokedAt: number;
+}
+
+export interface TokenRepository {
+  putOpaque(record: OpaqueTokenRecord): Promise<void>;
+  getOpaque(digest: string): Promise<OpaqueTokenRecord | undefined>;
+  /** Idempotent: revoking twice keeps the first entry. */
+  revoke(record: RevokedTokenRecord): Promise<void>;
+  isRevoked(jti: string): Promise<boolean>;
+  /** Removes opaque tokens and revocations whose `exp` is before `now`; returns how many. */
+  purgeExpired(now: number): Promise<number>;
+}
+
+/** The durable store: one per process, shared by every role. */
+export interface Store {
+  /** Adapter name, e.g. `embedded` or `postgres`. */
+  readonly kind: string;
+  readonly clients: ClientRepository;
+  readonly keys: SigningKeyRepository;
+  readonly tokens: TokenRepository;
+  /** Applies pending versioned migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

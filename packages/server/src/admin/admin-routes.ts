@@ -1,0 +1,230 @@
+import { GatehouseError, isResourceIndicator } from '@gatehouse/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type ClientRegistry, clientView } from '../clients/client-registry.js';
+import type { AccessTokens } from '../issuer/access-tokens.js';
+import type { Revocations } from '../issuer/revocations.js';
+import type { KeyManager } from '../keys/key-manager.js';
+import {
+  clientIdParam,
+  createClientBody,
+  revokeTokenBody,
+  rotateKeyBody,
+  updateClientBody,
+} from './admin-schemas.js';
+import { adminOpenApi } from './openapi.js';
+
+/** The scope an access token needs to use the admin API. */
+export const ADMIN_SCOPE = 'gatehouse:admin';
+
+export interface AdminDeps {
+  issuer: string;
+  clients: ClientRegistry;
+  keys: KeyManager;
+  tokens: AccessTokens;
+  revocations: Revocations;
+}
+
+interface ClientBody {
+  client_id?: string;
+  name?: string;
+  scopes?: string[];
+  resources?: string[];
+  audience?: string | null;
+  access_token_format?: 'jwt' | 'opaque';
+  access_token_ttl?: number | null;
+}
+
+/** RFC 6750 challenge on a 401/403 from the admin API. */
+function bearerChallenge(error: string, description: string, scope?: string): string {
+  return `Bearer realm="gatehouse-admin", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
+}
+
+class AdminAuthError extends GatehouseError {
+  readonly challenge: string;
+  constructor(status: 401 | 403, detail: string, challenge: string) {
+    super(status === 401 ? 'ERR_AUTH_REQUIRED' : 'ERR_FORBIDDEN', detail, { status });
+    this.challenge = challenge;
+  }
+}
+
+/** `/admin/v1`: clients, keys and token revocation, for holders of a `gatehouse:admin` token. */
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  // The admin API speaks JSON only; a form body must not be read as an (empty) object.
+  app.removeContentTypeParser('application/x-www-form-urlencoded');
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof AdminAuthError) reply.header('www-authenticate', error.challenge);
+    throw error;
+  });
+
+  app.get('/openapi.json', async () => adminOpenApi(deps.issuer));
+
+  app.register(async (secured) => {
+    secured.addHook('onRequest', async (request) => {
+      await requireAdmin(request, deps);
+    });
+
+    secured.get('/clients', async () => ({ clients: (await deps.clients.list()).map(clientView) }));
+
+    secured.post<{ Body: ClientBody }>(
+      '/clients',
+      { schema: { body: createClientBody } },
+      async (request, reply) => {
+        const b = request.body;
+        assertResources(b);
+        const { record, secret } = await deps.clients.create({
+          id: b.client_id,
+          name: b.name,
+          scopes: b.scopes,
+          resources: b.resources,
+          audience: b.audience,
+          accessTokenFormat: b.access_token_format,
+          accessTokenTtl: b.access_token_ttl,
+        });
+        request.log.info({ client_id: record.id }, 'client created');
+        return reply
+          .code(201)
+          .header('cache-control', 'no-store')
+          .send({ client: clientView(record), client_secret: secret });
+      },
+    );
+
+    secured.get<{ Params: { id: string } }>(
+      '/clients/:id',
+      { schema: { params: clientIdParam } },
+      async (request) => {
+        const record = await deps.clients.get(request.params.id);
+        if (!record)
+          throw new GatehouseError('ERR_STORE_NOT_FOUND', `no client with id "${request.params.id}"`, {
+            status: 404,
+          });
+        return { client: clientView(record) };
+      },
+    );
+
+    secured.patch<{ Params: { id: string }; Body: ClientBody }>(
+      '/clients/:id',
+      { schema: { params: clientIdParam, body: updateClientBody } },
+      async (request) => {
+        await assertApiManaged(deps, request.params.id);
+        const b = request.body;
+        assertResources(b);
+        const record = await deps.clients.update(request.params.id, {
+          ...(b.name !== undefined && { name: b.name }),
+          ...(b.scopes !== undefined && { scopes: b.scopes }),
+          ...(b.resources !== undefined && { resources: b.resources }),
+          ...(b.audience !== undefined && { defaultAudience: b.audience }),
+          ...(b.access_token_format !== undefined && { accessTokenFormat: b.access_token_format }),
+          ...(b.access_token_ttl !== undefined && { accessTokenTtl: b.access_token_ttl }),
+        });
+        request.log.info({ client_id: record.id }, 'client updated');
+        return { client: clientView(record) };
+      },
+    );
+
+    secured.delete<{ Params: { id: string } }>(
+      '/clients/:id',
+      { schema: { params: clientIdParam } },
+      async (request, reply) => {
+        await assertApiManaged(deps, request.params.id);
+        await deps.clients.delete(request.params.id);
+        request.log.info({ client_id: request.params.id }, 'client deleted');
+        return reply.code(204).send();
+      },
+    );
+
+    secured.post<{ Params: { id: string } }>(
+      '/clients/:id/secret',
+      { schema: { params: clientIdParam } },
+      async (request, reply) => {
+        await assertApiManaged(deps, request.params.id);
+        const { record, secret } = await deps.clients.resetSecret(request.params.id);
+        request.log.info({ client_id: record.id }, 'client secret replaced');
+        return reply
+          .header('cache-control', 'no-store')
+          .send({ client: clientView(record), client_secret: secret });
+      },
+    );
+
+    secured.get('/keys', async () => ({ keys: deps.keys.list() }));
+
+    secured.post<{ Body: { activation_delay?: number } | undefined }>(
+      '/keys/rotate',
+      { schema: { body: rotateKeyBody } },
+      async (request, reply) => {
+        const key = await deps.keys.rotate(request.body?.activation_delay);
+        request.log.info({ kid: key.kid, activates_at: key.activates_at }, 'signing key rotated');
+        return reply.code(201).send({ key });
+      },
+    );
+
+    secured.post<{ Body: { token: string } }>(
+      '/tokens/revoke',
+      { schema: { body: revokeTokenBody } },
+      async (request) => {
+        const claims = await deps.tokens.read(request.body.token);
+        if (!claims) return { revoked: false };
+        await deps.revocations.revoke(claims.jti, claims.exp);
+        request.log.info({ jti: claims.jti, client_id: claims.client_id }, 'token revoked by admin');
+        return { revoked: true };
+      },
+    );
+  });
+}
+
+async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<void> {
+  const header = request.headers.authorization;
+  const match = header ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header) : null;
+  if (!match?.[1]) {
+    throw new AdminAuthError(401, 'a bearer access token is required', 'Bearer realm="gatehouse-admin"');
+  }
+  const claims = await deps.tokens.read(match[1]);
+  if (!claims || (await deps.revocations.isRevoked(claims.jti))) {
+    throw new AdminAuthError(
+      401,
+      'the access token is invalid, expired or revoked',
+      bearerChallenge('invalid_token', 'the access token is invalid'),
+    );
+  }
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audiences.includes(deps.issuer)) {
+    throw new AdminAuthError(
+      401,
+      'the access token is not meant for this issuer',
+      bearerChallenge('invalid_token', 'wrong audience'),
+    );
+  }
+  if (!(claims.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
+    throw new AdminAuthError(
+      403,
+      `the access token lacks scope ${ADMIN_SCOPE}`,
+      bearerChallenge('insufficient_scope', 'admin scope required', ADMIN_SCOPE),
+    );
+  }
+}
+
+async function assertApiManaged(deps: AdminDeps, id: string): Promise<void> {
+  const record = await deps.clients.get(id);
+  if (!record) throw new GatehouseError('ERR_STORE_NOT_FOUND', `no client with id "${id}"`, { status: 404 });
+  if (record.source === 'config') {
+    throw new GatehouseError(
+      'ERR_CLIENT_MANAGED_BY_CONFIG',
+      `client "${id}" is declared in the config file; change it there`,
+      { status: 409 },
+    );
+  }
+}
+
+function assertResources(body: ClientBody): void {
+  const uris = [...(body.resources ?? []), ...(body.audience ? [body.audience] : [])];
+  for (const value of uris) {
+    if (!isResourceIndicator(value)) {
+      throw new GatehouseError(
+        'ERR_REQUEST_INVALID',
+        `"${value.slice(0, 100)}" is not an absolute URI without a fragment`,
+        {
+          status: 400,
+        },
+      );
+    }
+  }
+}

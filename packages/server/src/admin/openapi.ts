@@ -1,0 +1,146 @@
+import {
+  clientIdParam,
+  clientViewSchema,
+  createClientBody,
+  keyViewSchema,
+  problemSchema,
+  revokeTokenBody,
+  rotateKeyBody,
+  updateClientBody,
+} from './admin-schemas.js';
+
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [
+      String(s),
+      {
+        description: 'Problem',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      },
+    ]),
+  );
+const client = { $ref: '#/components/schemas/Client' };
+const idParam = [{ name: 'id', in: 'path', required: true, schema: clientIdParam.properties.id }];
+
+/** The OpenAPI 3.1 document of `/admin/v1`, built from the schemas the routes validate with. */
+export function adminOpenApi(issuer: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gatehouse admin API', version: '1' },
+    servers: [{ url: `${issuer}/admin/v1` }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An access token from this issuer carrying scope gatehouse:admin (client_credentials).',
+        },
+      },
+      schemas: { Client: clientViewSchema, Key: keyViewSchema, Problem: problemSchema },
+    },
+    paths: {
+      '/clients': {
+        get: {
+          summary: 'List clients',
+          responses: {
+            200: {
+              description: 'Clients',
+              ...json({ type: 'object', properties: { clients: { type: 'array', items: client } } }),
+            },
+            ...problems(401, 403),
+          },
+        },
+        post: {
+          summary: 'Create a client; the generated secret is returned once',
+          requestBody: { required: true, ...json(createClientBody) },
+          responses: {
+            201: {
+              description: 'Created',
+              ...json({ type: 'object', properties: { client, client_secret: { type: 'string' } } }),
+            },
+            ...problems(400, 401, 403, 409),
+          },
+        },
+      },
+      '/clients/{id}': {
+        parameters: idParam,
+        get: {
+          summary: 'Read a client',
+          responses: {
+            200: { description: 'Client', ...json({ type: 'object', properties: { client } }) },
+            ...problems(401, 403, 404),
+          },
+        },
+        patch: {
+          summary: 'Change a client',
+          requestBody: { required: true, ...json(updateClientBody) },
+          responses: {
+            200: { description: 'Client', ...json({ type: 'object', properties: { client } }) },
+            ...problems(400, 401, 403, 404, 409),
+          },
+        },
+        delete: {
+          summary: 'Delete a client',
+          responses: { 204: { description: 'Deleted' }, ...problems(401, 403, 404, 409) },
+        },
+      },
+      '/clients/{id}/secret': {
+        parameters: idParam,
+        post: {
+          summary: 'Replace the client secret; the old one stops working at once',
+          responses: {
+            200: {
+              description: 'New secret',
+              ...json({ type: 'object', properties: { client, client_secret: { type: 'string' } } }),
+            },
+            ...problems(401, 403, 404, 409),
+          },
+        },
+      },
+      '/keys': {
+        get: {
+          summary: 'List signing keys',
+          responses: {
+            200: {
+              description: 'Keys',
+              ...json({
+                type: 'object',
+                properties: { keys: { type: 'array', items: { $ref: '#/components/schemas/Key' } } },
+              }),
+            },
+            ...problems(401, 403),
+          },
+        },
+      },
+      '/keys/rotate': {
+        post: {
+          summary: 'Publish a new signing key that signs after activation_delay seconds',
+          requestBody: { required: false, ...json(rotateKeyBody) },
+          responses: {
+            201: {
+              description: 'The new key',
+              ...json({ type: 'object', properties: { key: { $ref: '#/components/schemas/Key' } } }),
+            },
+            ...problems(400, 401, 403),
+          },
+        },
+      },
+      '/tokens/revoke': {
+        post: {
+          summary: 'Revoke any access token issued here',
+          requestBody: { required: true, ...json(revokeTokenBody) },
+          responses: {
+            200: {
+              description: 'Outcome',
+              ...json({ type: 'object', properties: { revoked: { type: 'boolean' } } }),
+            },
+            ...problems(400, 401, 403),
+          },
+        },
+      },
+    },
+  };
+}

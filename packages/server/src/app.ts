@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
+import { handleError, handleNotFound } from './http/error-handler.js';
+import { FormBody } from './http/form-body.js';
+import { issuerRoutes } from './issuer/issuer-routes.js';
+import { operationsRoutes } from './observability/operations-routes.js';
+import type { Runtime } from './runtime.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Builds the HTTP app over a runtime without listening, so tests can `inject()` or listen on
+ * port 0. Plugins are encapsulated; nothing global is touched.
+ */
+export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
+  const { config, metrics } = runtime;
+  const app = Fastify({
+    loggerInstance: runtime.logger as FastifyBaseLogger,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    bodyLimit: config.server.body_limit_bytes,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    // Per-request lines are written by our onResponse hook (rejections only), keeping the hot path quiet.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+  });
+
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, new FormBody(body as string));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequestDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+    if (reply.statusCode >= 400) {
+      request.log.info(
+        { method: request.method, route: request.routeOptions.url, status: reply.statusCode },
+        'request rejected',
+      );
+    }
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+
+  await app.register(operationsRoutes, runtime);
+  await app.register(issuerRoutes, {
+    issuer: config.issuer,
+    clients: runtime.clients,
+    keys: runtime.keys,
+    tokens: runtime.tokens,
+    revocations: runtime.revocations,
+    metrics,
+  });
+  await app.register(adminRoutes, {
+    prefix: '/admin/v1',
+    issuer: config.issuer,
+    clients: runtime.clients,
+    keys: runtime.keys,
+    tokens: runtime.tokens,
+    revocations: runtime.revocations,
+  });
+  return app;
+}

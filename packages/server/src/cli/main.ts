@@ -1,0 +1,181 @@
+import { ConfigError, GatehouseError } from '@gatehouse/core';
+import { Command, CommanderError } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { clientView } from '../clients/client-registry.js';
+import { digestSecret, generateClientSecret } from '../clients/client-secrets.js';
+import { loadConfig } from '../config/load-config.js';
+import { createRuntime, VERSION } from '../runtime.js';
+import { startServer } from './start.js';
+
+/** Output sinks, injectable so tests can capture what the CLI prints. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Runs the `gatehouse` command line; resolves to the exit code. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const program = new Command('gatehouse')
+    .version(VERSION)
+    .description('Gatehouse: authentication and authorization for microservices')
+    .option('-c, --config <file>', 'YAML config file (or GATEHOUSE_CONFIG); none = embedded default')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const configFile = (): string | null =>
+    program.opts<{ config?: string }>().config ?? process.env.GATEHOUSE_CONFIG ?? null;
+  const withRuntime = async <T>(
+    fn: (runtime: Awaited<ReturnType<typeof createRuntime>>) => Promise<T>,
+  ): Promise<T> => {
+    const config = loadConfig({ file: configFile() });
+    const runtime = await createRuntime(
+      { ...config, example_client: false, log: { level: 'warn' } },
+      { defaultMetrics: false },
+    );
+    try {
+      return await fn(runtime);
+    } finally {
+      await runtime.close();
+    }
+  };
+  let exitCode = 0;
+
+  program
+    .command('start')
+    .description('start Gatehouse all-in-one (issuer) and serve until SIGTERM')
+    .action(async () => {
+      exitCode = await startServer(loadConfig({ file: configFile() }), io);
+    });
+
+  const config = program.command('config').description('configuration tools');
+  config
+    .command('check <file>')
+    .description('validate a config file (with GATEHOUSE_* overrides) and report every bad key')
+    .action((file: string) => {
+      loadConfig({ file });
+      io.out(`${file}: configuration is valid`);
+    });
+
+  const clients = program.command('clients').description('manage OAuth clients');
+  clients.command('list').action(() =>
+    withRuntime(async (runtime) => {
+      for (const c of await runtime.clients.list()) {
+        io.out(`${c.id}\t${c.source}\tscopes=${c.scopes.join(' ') || '-'}\tformat=${c.accessTokenFormat}`);
+      }
+    }),
+  );
+  clients
+    .command('create <id>')
+    .description('create a client with a generated secret (printed once)')
+    .option('--scopes <scopes>', 'space-separated scopes the client may request', '')
+    .option('--resources <uris>', 'space-separated RFC 8707 resources the client may request', '')
+    .option('--audience <uri>', 'default audience')
+    .option('--opaque', 'issue opaque reference access tokens instead of JWTs')
+    .option('--print-config', 'print a YAML snippet for the config file instead of writing to the store')
+    .action(
+      async (
+        id: string,
+        opts: {
+          scopes: string;
+          resources: string;
+          audience?: string;
+          opaque?: boolean;
+          printConfig?: boolean;
+        },
+      ) => {
+        const split = (s: string) => s.split(/\s+/).filter(Boolean);
+        if (opts.printConfig) {
+          const secret = generateClientSecret();
+          const entry = {
+            id,
+            secret_digest: digestSecret(secret),
+            scopes: split(opts.scopes),
+            resources: split(opts.resources),
+            ...(opts.audience && { audience: opts.audience }),
+            ...(opts.opaque && { access_token_format: 'opaque' }),
+          };
+          io.out(`# client_secret (shown once, store it in your secret manager): ${secret}`);
+          io.out(toYaml({ clients: [entry] }).trimEnd());
+          return;
+        }
+        await withRuntime(async (runtime) => {
+          const { record, secret } = await runtime.clients.create({
+            id,
+            scopes: split(opts.scopes),
+            resources: split(opts.resources),
+            audience: opts.audience ?? null,
+            accessTokenFormat: opts.opaque ? 'opaque' : 'jwt',
+          });
+          io.out(JSON.stringify({ client: clientView(record), client_secret: secret }, null, 2));
+        });
+      },
+    );
+  clients
+    .command('reset-secret <id>')
+    .description('replace a client secret; the new one is printed once')
+    .action((id: string) =>
+      withRuntime(async (runtime) => {
+        const { secret } = await runtime.clients.resetSecret(id);
+        io.out(JSON.stringify({ client_id: id, client_secret: secret }));
+      }),
+    );
+  clients.command('delete <id>').action((id: string) =>
+    withRuntime(async (runtime) => {
+      await runtime.clients.delete(id);
+      io.out(`deleted client ${id}`);
+    }),
+  );
+
+  const keys = program.command('keys').description('manage signing keys');
+  keys.command('list').action(() =>
+    withRuntime(async (runtime) => {
+      for (const k of runtime.keys.list())
+        io.out(`${k.kid}\t${k.alg}\t${k.state}\tactivates_at=${k.activates_at}`);
+    }),
+  );
+  keys
+    .command('rotate')
+    .description('publish a new signing key; it signs after the activation delay')
+    .option(
+      '--activation-delay <seconds>',
+      'seconds before the new key signs (default: keys.activation_delay)',
+    )
+    .action((opts: { activationDelay?: string }) =>
+      withRuntime(async (runtime) => {
+        const delay = opts.activationDelay === undefined ? undefined : Number(opts.activationDelay);
+        if (delay !== undefined && (!Number.isInteger(delay) || delay < 0)) {
+          throw new GatehouseError(
+            'ERR_REQUEST_INVALID',
+            '--activation-delay must be a whole number of seconds ≥ 0',
+            { status: 400 },
+          );
+        }
+        const key = await runtime.keys.rotate(delay);
+        io.out(
+          `published key ${key.kid} (${key.alg}); it signs from ${new Date(key.activates_at * 1000).toISOString()}`,
+        );
+      }),
+    );
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof GatehouseError) {
+      io.err(`error ${err.code}: ${err.message}`);
+      return 1;
+    }
+    io.err(`error: ${(err as Error).message}`);
+    return 1;
+  }
+}

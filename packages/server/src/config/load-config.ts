@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, configSchema, GatehouseError, type GatehouseConfig } from '@gatehouse/core';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+
+/** Environment variables with the prefix that are not config overrides. */
+const RESERVED_ENV = new Set(['GATEHOUSE_KEK', 'GATEHOUSE_CONFIG']);
+const ENV_PREFIX = 'GATEHOUSE_';
+
+/** A validated configuration with every derived value filled in. */
+export interface ResolvedConfig extends GatehouseConfig {
+  issuer: string;
+  storage: GatehouseConfig['storage'] & {
+    store:
+      | Exclude<GatehouseConfig['storage']['store'], { kind: 'embedded' }>
+      | { kind: 'embedded'; path: string };
+  };
+  server: GatehouseConfig['server'] & { public_url: string };
+  /** Absolute path of the data directory. */
+  data_dir: string;
+  /** Whether a config file was given (the no-file embedded default prints dev warnings). */
+  from_file: string | null;
+  example_client: boolean;
+}
+
+/** Where a config comes from. */
+export interface ConfigSource {
+  /** Path of a YAML file, or null for the embedded default. */
+  file: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Base directory for relative paths; defaults to the process cwd. */
+  cwd?: string;
+}
+
+/**
+ * Reads the YAML file (if any), applies `GATEHOUSE_*` overrides (`__` separates levels, values
+ * are YAML scalars), validates against the schema and fills derived defaults. Throws a
+ * {@link ConfigError} whose issues name the dotted path of every bad key.
+ */
+export function loadConfig(source: ConfigSource): ResolvedConfig {
+  const env = source.env ?? process.env;
+  const cwd = source.cwd ?? process.cwd();
+  let raw: unknown = {};
+  if (source.file) {
+    let text: string;
+    try {
+      text = readFileSync(source.file, 'utf8');
+    } catch (cause) {
+      throw new GatehouseError('ERR_CONFIG_UNREADABLE', `cannot read config file ${source.file}`, { cause });
+    }
+    try {
+      raw = parseYaml(text, { uniqueKeys: true }) ?? {};
+    } catch (cause) {
+      const where = cause instanceof YAMLParseError ? ` at line ${cause.linePos?.[0]?.line ?? '?'}` : '';
+      throw new ConfigError(
+        [{ path: '(file)', message: `not valid YAML${where}: ${(cause as Error).message}` }],
+        cause,
+      );
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError([{ path: '(root)', message: 'expected a mapping of settings' }]);
+    }
+  }
+  raw = applyEnvOverrides(raw as Record<string, unknown>, env);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({ path: dottedPath(issue.path), message: issue.message })),
+      parsed.error,
+    );
+  }
+  return resolveDerived(parsed.data, source.file, cwd);
+}
+
+function resolveDerived(config: GatehouseConfig, file: string | null, cwd: string): ResolvedConfig {
+  const dataDir = resolve(cwd, config.data_dir);
+  const displayHost =
+    config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+  const publicUrl = (config.server.public_url ?? `http://${displayHost}:${config.server.port}`).replace(
+    /\/+$/,
+    '',
+  );
+  const store =
+    config.storage.store.kind === 'embedded'
+      ? {
+          kind: 'embedded' as const,
+          path: resolve(dataDir, config.storage.store.path ?? join(dataDir, 'gatehouse.db')),
+        }
+      : config.storage.store;
+  return {
+    ...config,
+    issuer: config.issuer ?? publicUrl,
+    server: { ...config.server, public_url: publicUrl },
+    data_dir: dataDir,
+    storage: { ...config.storage, store },
+    from_file: file,
+    example_client: config.example_client ?? file === null,
+  };
+}
+
+/** `['clients', 0, 'id']` → `clients[0].id`. */
+export function dottedPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, part) => {
+    if (typeof part === 'number') return `${out}[${part}]`;
+    return out ? `${out}.${String(part)}` : String(part);
+  }, '');
+}
+
+function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const names = Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name))
+    .sort();
+  for (const name of names) {
+    const segments = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    if (segments.some((s) => s === '' || s === '__proto__' || s === 'constructor' || s === 'prototype')) {
+      throw new ConfigError([{ path: name, message: 'malformed environment override name' }]);
+    }
+    let value: unknown;
+    try {
+      value = parseYaml(env[name] ?? '');
+    } catch {
+      value = env[name];
+    }
+    let node: Record<string, unknown> | unknown[] = out;
+    segments.forEach((segment, index) => {
+      const key: string | number = /^\d+$/.test(segment) ? Number(segment) : segment;
+      const container = node as Record<string | number, unknown>;
+      if (index === segments.length - 1) {
+        container[key] = value;
+        return;
+      }
+      const next = container[key];
+      if (typeof next !== 'object' || next === null) {
+        container[key] = /^\d+$/.test(segments[index + 1] ?? '') ? [] : {};
+      }
+      node = container[key] as Record<string, unknown>;
+    });
+  }
+  return out;
+}

@@ -1,0 +1,146 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type ClientRecord,
+  type Clock,
+  epochSeconds,
+  JwtError,
+  type OpaqueTokenRecord,
+  signJwt,
+  type Store,
+  verifyJwt,
+} from '@gatehouse/core';
+import type { KeyManager } from '../keys/key-manager.js';
+
+/** RFC 9068 media type of a JWT access token's `typ` header. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+/** Prefix of opaque access tokens, so secret scanners and people can recognise them. */
+export const OPAQUE_PREFIX = 'gho_';
+
+/** The claims of an access token, whichever its format. */
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope?: string;
+}
+
+export interface IssuedToken {
+  token: string;
+  claims: AccessTokenClaims;
+  format: ClientRecord['accessTokenFormat'];
+  expiresIn: number;
+}
+
+export interface AccessTokenOptions {
+  issuer: string;
+  defaultTtl: number;
+  maxTtl: number;
+  clockSkew: number;
+}
+
+/** base64url of the SHA-256 of a token text: the only form an opaque token is stored in. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('base64url');
+}
+
+/**
+ * Mints access tokens: RFC 9068 JWTs signed with the active key, or opaque reference tokens
+ * stored by digest. Also reads them back (for introspection and revocation), JWT or opaque.
+ */
+export class AccessTokens {
+  readonly #keys: KeyManager;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #options: AccessTokenOptions;
+
+  constructor(deps: { keys: KeyManager; store: Store; clock: Clock }, options: AccessTokenOptions) {
+    this.#keys = deps.keys;
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#options = options;
+  }
+
+  async issue(input: {
+    client: ClientRecord;
+    sub: string;
+    scope: string[];
+    audience: string[];
+  }): Promise<IssuedToken> {
+    const iat = epochSeconds(this.#clock);
+    const ttl = Math.min(input.client.accessTokenTtl ?? this.#options.defaultTtl, this.#options.maxTtl);
+    const claims: AccessTokenClaims = {
+      iss: this.#options.issuer,
+      sub: input.sub,
+      aud: input.audience.length === 1 ? (input.audience[0] as string) : input.audience,
+      exp: iat + ttl,
+      iat,
+      jti: randomBytes(16).toString('base64url'),
+      client_id: input.client.id,
+    };
+    if (input.scope.length > 0) claims.scope = input.scope.join(' ');
+    if (input.client.accessTokenFormat === 'opaque') {
+      const token = OPAQUE_PREFIX + randomBytes(32).toString('base64url');
+      await this.#store.tokens.putOpaque({
+        digest: tokenDigest(token),
+        jti: claims.jti,
+        clientId: claims.client_id,
+        sub: claims.sub,
+        scope: claims.scope ?? '',
+        aud: input.audience,
+        iat,
+        exp: claims.exp,
+      });
+      return { token, claims, format: 'opaque', expiresIn: ttl };
+    }
+    const token = signJwt({ typ: ACCESS_TOKEN_TYP }, { ...claims }, this.#keys.signingKey());
+    return { token, claims, format: 'jwt', expiresIn: ttl };
+  }
+
+  /**
+   * Reads a token this issuer minted, checking signature and lifetime but not revocation.
+   * Returns undefined for anything unknown, expired, malformed or foreign.
+   */
+  async read(token: string): Promise<AccessTokenClaims | undefined> {
+    if (token.length > 8192) return undefined;
+    if (token.startsWith(OPAQUE_PREFIX)) {
+      const record = await this.#store.tokens.getOpaque(tokenDigest(token));
+      if (!record || record.exp <= epochSeconds(this.#clock)) return undefined;
+      return claimsOfOpaque(this.#options.issuer, record);
+    }
+    try {
+      const { payload } = verifyJwt(token, this.#keys.verificationKeys(), {
+        issuer: this.#options.issuer,
+        audience: ANY_AUDIENCE,
+        typ: ACCESS_TOKEN_TYP,
+        maxLifetimeSeconds: this.#options.maxTtl,
+        clockSkewSeconds: this.#options.clockSkew,
+        clock: this.#clock,
+      });
+      return payload as unknown as AccessTokenClaims;
+    } catch (err) {
+      if (err instanceof JwtError) return undefined;
+      throw err;
+    }
+  }
+}
+
+function claimsOfOpaque(issuer: string, record: OpaqueTokenRecord): AccessTokenClaims {
+  const claims: AccessTokenClaims = {
+    iss: issuer,
+    sub: record.sub,
+    aud: record.aud.length === 1 ? (record.aud[0] as string) : record.aud,
+    exp: record.exp,
+    iat: record.iat,
+    jti: record.jti,
+    client_id: record.clientId,
+  };
+  if (record.scope) claims.scope = record.scope;
+  return claims;
+}
+
+/** The issuer reads back its own tokens whatever audience it issued them to; every other check stays on. */
+const ANY_AUDIENCE = (audiences: readonly string[]) => audiences.length > 0;

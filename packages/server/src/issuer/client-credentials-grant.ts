@@ -1,0 +1,43 @@
+import { type ClientRecord, isResourceIndicator } from '@gatehouse/core';
+import type { FormBody } from '../http/form-body.js';
+import { OAuthError } from '../http/oauth-error.js';
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * Parses `scope` (RFC 6749 §3.3) and checks it against what the client may have. An absent
+ * scope means every scope the client is allowed, as the client's registered default.
+ */
+export function grantedScopes(body: FormBody, client: ClientRecord): string[] {
+  const requested = body.get('scope');
+  if (requested === undefined) return [...client.scopes];
+  const parts = requested.split(' ');
+  if (parts.some((p) => !SCOPE_TOKEN.test(p))) {
+    throw new OAuthError('invalid_scope', 'scope must be space-separated scope tokens');
+  }
+  const allowed = new Set(client.scopes);
+  const denied = parts.filter((p) => !allowed.has(p));
+  if (denied.length > 0) {
+    throw new OAuthError('invalid_scope', `the client may not request scope "${denied[0]}"`);
+  }
+  return [...new Set(parts)];
+}
+
+/**
+ * RFC 8707 resource indicators: each must be an absolute URI without a fragment and allowed for
+ * the client. Without one, the audience is the client's default, else the issuer itself.
+ */
+export function grantedAudience(body: FormBody, client: ClientRecord, issuer: string): string[] {
+  const resources = body.getAll('resource');
+  if (resources.length === 0) return [client.defaultAudience ?? issuer];
+  const allowed = new Set(client.resources);
+  for (const resource of resources) {
+    if (!isResourceIndicator(resource)) {
+      throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment');
+    }
+    if (!allowed.has(resource)) {
+      throw new OAuthError('invalid_target', 'the requested resource is not allowed for this client');
+    }
+  }
+  return [...new Set(resources)];
+}

@@ -1,0 +1,126 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ClientRegistry } from '../clients/client-registry.js';
+import { FormBody } from '../http/form-body.js';
+import { OAuthError } from '../http/oauth-error.js';
+import type { KeyManager } from '../keys/key-manager.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AccessTokens } from './access-tokens.js';
+import { authenticateClient } from './client-auth.js';
+import { grantedAudience, grantedScopes } from './client-credentials-grant.js';
+import { authorizationServerMetadata } from './metadata.js';
+import type { Revocations } from './revocations.js';
+
+export interface IssuerDeps {
+  issuer: string;
+  clients: ClientRegistry;
+  keys: KeyManager;
+  tokens: AccessTokens;
+  revocations: Revocations;
+  metrics: Metrics;
+}
+
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+/** The form body, or `invalid_request` when the request was not form-encoded. */
+function formOf(request: FastifyRequest): FormBody {
+  if (request.body instanceof FormBody) {
+    request.body.assertNoRepeats();
+    return request.body;
+  }
+  throw new OAuthError('invalid_request', 'the body must be application/x-www-form-urlencoded');
+}
+
+/**
+ * The token service's public endpoints: metadata, JWKS, token, introspection, revocation.
+ * Handlers read in protocol order: parse → authenticate the client → check the grant → answer.
+ */
+export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Promise<void> {
+  const metadata = JSON.stringify(authorizationServerMetadata(deps.issuer));
+
+  const sendMetadata = (_request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .header('content-type', 'application/json')
+      .header('cache-control', 'public, max-age=300')
+      .send(metadata);
+  app.get('/.well-known/oauth-authorization-server', sendMetadata);
+  app.get('/.well-known/openid-configuration', sendMetadata);
+
+  app.get('/.well-known/jwks.json', (_request, reply) =>
+    reply
+      .header('content-type', 'application/jwk-set+json')
+      .header('cache-control', 'public, max-age=300')
+      .send(deps.keys.jwksJson()),
+  );
+
+  app.post('/oauth2/token', async (request, reply) => {
+    const body = formOf(request);
+    const grantType = body.require('grant_type');
+    const { client } = await authenticate(request, body, deps);
+    if (grantType !== 'client_credentials') {
+      throw new OAuthError(
+        'unsupported_grant_type',
+        `grant_type "${grantType.slice(0, 64)}" is not supported`,
+      );
+    }
+    if (!client.grantTypes.includes('client_credentials')) {
+      throw new OAuthError('unauthorized_client', 'the client may not use the client_credentials grant');
+    }
+    const scope = grantedScopes(body, client);
+    const audience = grantedAudience(body, client, deps.issuer);
+    const issued = await deps.tokens.issue({ client, sub: client.id, scope, audience });
+    deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
+    request.log.info(
+      { client_id: client.id, jti: issued.claims.jti, format: issued.format },
+      'access token issued',
+    );
+    const response: Record<string, unknown> = {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+    };
+    if (issued.claims.scope) response.scope = issued.claims.scope;
+    return reply.headers(NO_STORE).send(response);
+  });
+
+  app.post('/oauth2/introspect', async (request, reply) => {
+    const body = formOf(request);
+    await authenticate(request, body, deps);
+    const token = body.require('token');
+    const claims = await deps.tokens.read(token);
+    const active = claims !== undefined && !(await deps.revocations.isRevoked(claims.jti));
+    deps.metrics.introspections.inc({ active: String(active) });
+    reply.headers(NO_STORE);
+    if (!active || !claims) return { active: false };
+    return { active: true, token_type: 'Bearer', ...claims };
+  });
+
+  app.post('/oauth2/revoke', async (request, reply) => {
+    const body = formOf(request);
+    const { client } = await authenticate(request, body, deps);
+    const token = body.require('token');
+    const claims = await deps.tokens.read(token);
+    // RFC 7009 §2.2: unknown or foreign tokens still get 200, so revocation is no token oracle.
+    let outcome = 'unknown';
+    if (claims && claims.client_id === client.id) {
+      await deps.revocations.revoke(claims.jti, claims.exp);
+      outcome = 'revoked';
+      request.log.info({ client_id: client.id, jti: claims.jti }, 'token revoked');
+    } else if (claims) {
+      outcome = 'not_owner';
+    }
+    deps.metrics.revocations.inc({ outcome });
+    return reply.headers(NO_STORE).send();
+  });
+}
+
+async function authenticate(request: FastifyRequest, body: FormBody, deps: IssuerDeps) {
+  try {
+    return await authenticateClient(request.headers.authorization, body, deps.clients);
+  } catch (err) {
+    if (err instanceof OAuthError && err.error === 'invalid_client') {
+      const basic = /^basic /i.test(request.headers.authorization ?? '');
+      deps.metrics.clientAuthFailures.inc({ method: basic ? 'client_secret_basic' : 'client_secret_post' });
+    }
+    throw err;
+  }
+}

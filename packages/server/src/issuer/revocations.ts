@@ -1,0 +1,62 @@
+import { type Bus, type Clock, epochSeconds, type Store } from '@gatehouse/core';
+import type { Logger } from 'pino';
+
+export const TOKEN_REVOKED_TOPIC = 'token.revoked';
+
+/**
+ * Revoked token ids. The durable store is the truth and is written before a revocation is
+ * acknowledged; a local map answers repeat checks without a round trip, and the bus tells the
+ * other instances at once. (The full fabric — watermarks, bloom filter, shared cache — builds on this.)
+ */
+export class Revocations {
+  readonly #store: Store;
+  readonly #bus: Bus;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #local = new Map<string, number>();
+  #unsubscribe: (() => Promise<void>) | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(deps: { store: Store; bus: Bus; clock: Clock; logger: Logger }) {
+    this.#store = deps.store;
+    this.#bus = deps.bus;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+  }
+
+  async start(): Promise<void> {
+    this.#unsubscribe = await this.#bus.subscribe(TOKEN_REVOKED_TOPIC, (message) => {
+      if (typeof message.jti === 'string' && typeof message.exp === 'number')
+        this.#local.set(message.jti, message.exp);
+    });
+    this.#sweep = setInterval(() => this.#purge(), 60_000);
+    this.#sweep.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#sweep) clearInterval(this.#sweep);
+    await this.#unsubscribe?.();
+  }
+
+  /** Revokes a token id until `exp`; durable before it resolves, then announced. */
+  async revoke(jti: string, exp: number): Promise<void> {
+    await this.#store.tokens.revoke({ jti, exp, revokedAt: epochSeconds(this.#clock) });
+    this.#local.set(jti, exp);
+    await this.#bus.publish(TOKEN_REVOKED_TOPIC, { jti, exp }).catch((err: unknown) => {
+      this.#logger.warn({ err }, 'could not publish revocation; other instances read it from the store');
+    });
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    if (this.#local.has(jti)) return true;
+    return this.#store.tokens.isRevoked(jti);
+  }
+
+  #purge(): void {
+    const now = epochSeconds(this.#clock);
+    for (const [jti, exp] of this.#local) if (exp <= now) this.#local.delete(jti);
+    this.#store.tokens
+      .purgeExpired(now)
+      .catch((err: unknown) => this.#logger.warn({ err }, 'purging expired tokens failed'));
+  }
+}

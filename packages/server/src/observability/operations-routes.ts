@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../runtime.js';
+
+type Check = () => Promise<void>;
+
+/** `/livez` (alias `/healthz`), `/readyz` and `/metrics`. */
+export async function operationsRoutes(app: FastifyInstance, runtime: Runtime): Promise<void> {
+  const live = async () => ({ status: 'ok' });
+  app.get('/livez', live);
+  app.get('/healthz', live);
+
+  const checks: Record<string, Check> = {
+    store: () => runtime.store.ping(),
+    cache: () => runtime.cache.ping(),
+    bus: () => runtime.bus.ping(),
+    keys: async () => {
+      if (!runtime.keys.ready) throw new Error('no signing key loaded');
+    },
+  };
+  app.get('/readyz', async (_request, reply) => {
+    const results: Record<string, string> = {};
+    let ready = true;
+    await Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 2_000);
+          results[name] = 'ok';
+        } catch {
+          results[name] = 'failing';
+          ready = false;
+        }
+      }),
+    );
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const { keys, metrics } = runtime;
+    metrics.signingKeys.reset();
+    for (const key of keys.list()) metrics.signingKeys.inc({ state: key.state });
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

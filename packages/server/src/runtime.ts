@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import { type Bus, type Cache, type Clock, GatehouseError, type Store, systemClock } from '@gatehouse/core';
+import type { Logger } from 'pino';
+import { ClientRegistry } from './clients/client-registry.js';
+import type { ResolvedConfig } from './config/load-config.js';
+import { AccessTokens } from './issuer/access-tokens.js';
+import { Revocations } from './issuer/revocations.js';
+import { KeyManager } from './keys/key-manager.js';
+import { KeyVault, loadKek } from './keys/key-vault.js';
+import { createLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { createBus, createCache, createStore } from './storage/index.js';
+
+export const VERSION = '0.1.0';
+
+/** Everything a Gatehouse instance holds, wired once and shared by the HTTP app and the CLI. */
+export interface Runtime {
+  config: ResolvedConfig;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  store: Store;
+  cache: Cache;
+  bus: Bus;
+  keys: KeyManager;
+  clients: ClientRegistry;
+  tokens: AccessTokens;
+  revocations: Revocations;
+  /** Secret of the example client when this start created it (shown once, then forgotten). */
+  exampleClientSecret: string | undefined;
+  /** Dev-only defaults in effect, each a coded warning printed once at start. */
+  warnings: { code: string; message: string }[];
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Collect process-wide default metrics (off in tests that build many instances). */
+  defaultMetrics?: boolean;
+}
+
+export const EXAMPLE_CLIENT_ID = 'example';
+
+/**
+ * Connects storage, runs migrations, loads keys and clients. Fails fast (with what to fix) when
+ * a server is unreachable or the key-encryption key is wrong: a half-started issuer helps no one.
+ */
+export async function createRuntime(config: ResolvedConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const metrics = new Metrics(VERSION, { defaultMetrics: options.defaultMetrics ?? true });
+  const warnings: Runtime['warnings'] = [];
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) {
+      await closer().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
+    }
+  };
+  try {
+    const { store: storeConfig, cache: cacheConfig, bus: busConfig } = config.storage;
+    const store = createStore(
+      storeConfig.kind === 'embedded'
+        ? storeConfig
+        : {
+            kind: 'postgres',
+            url: storeConfig.url,
+            schema: storeConfig.schema,
+            poolSize: storeConfig.pool_size,
+          },
+    );
+    closers.push(() => store.close());
+    await store.migrate();
+    const cache = createCache(
+      cacheConfig.kind === 'redis'
+        ? { kind: 'redis', url: cacheConfig.url, keyPrefix: cacheConfig.key_prefix }
+        : cacheConfig,
+      clock,
+    );
+    closers.push(() => cache.close());
+    const bus = await createBus(
+      busConfig.kind === 'redis'
+        ? { kind: 'redis', url: busConfig.url, channelPrefix: busConfig.channel_prefix }
+        : busConfig.kind === 'nats'
+          ? { kind: 'nats', servers: busConfig.servers, subjectPrefix: busConfig.subject_prefix }
+          : busConfig,
+      { onHandlerError: (err, topic) => logger.error({ err, topic }, 'bus handler failed') },
+    );
+    closers.push(() => bus.close());
+
+    const kek = loadKek(config.keys.kek, join(config.data_dir, 'kek'), options.env ?? process.env);
+    if (!config.keys.kek) {
+      warnings.push({
+        code: 'GH_DEV_KEK_FILE',
+        message: `private keys are sealed with a generated key-encryption key in ${kek.where}; set keys.kek for production`,
+      });
+    }
+    const vault = new KeyVault(kek.kek);
+    const keys = new KeyManager(
+      { store, vault, clock, bus, logger },
+      {
+        algorithm: config.keys.algorithm,
+        activationDelay: config.keys.activation_delay,
+        retention: config.tokens.max_access_token_ttl + config.tokens.clock_skew,
+      },
+    );
+    await keys.start();
+    closers.push(() => keys.stop());
+
+    const clients = new ClientRegistry({ store, bus, clock, logger });
+    await clients.start();
+    closers.push(() => clients.stop());
+    await clients.syncFromConfig(config.clients);
+
+    let exampleClientSecret: string | undefined;
+    if (config.example_client && (await clients.list()).length === 0) {
+      const created = await clients.create({
+        id: EXAMPLE_CLIENT_ID,
+        name: 'Example client (created on first start)',
+        scopes: ['read', 'write', 'gatehouse:admin'],
+        resources: ['urn:gatehouse:example-api'],
+      });
+      exampleClientSecret = created.secret;
+      warnings.push({
+        code: 'GH_DEV_EXAMPLE_CLIENT',
+        message: `created client "${EXAMPLE_CLIENT_ID}" with scope gatehouse:admin; delete it before production`,
+      });
+    }
+
+    const revocations = new Revocations({ store, bus, clock, logger });
+    await revocations.start();
+    closers.push(() => revocations.stop());
+
+    const tokens = new AccessTokens(
+      { keys, store, clock },
+      {
+        issuer: config.issuer,
+        defaultTtl: config.tokens.access_token_ttl,
+        maxTtl: config.tokens.max_access_token_ttl,
+        clockSkew: config.tokens.clock_skew,
+      },
+    );
+    if (
+      config.issuer.startsWith('http://') &&
+      !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(config.issuer)
+    ) {
+      warnings.push({
+        code: 'GH_DEV_PLAIN_HTTP',
+        message: `issuer ${config.issuer} is plain http on a non-loopback host; use https`,
+      });
+    }
+    return {
+      config,
+      clock,
+      logger,
+      metrics,
+      store,
+      cache,
+      bus,
+      keys,
+      clients,
+      tokens,
+      revocations,
+      exampleClientSecret,
+      warnings,
+      close,
+    };
+  } catch (err) {
+    await close();
+    if (err instanceof GatehouseError) throw err;
+    throw new GatehouseError('ERR_STORE_UNAVAILABLE', `startup failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

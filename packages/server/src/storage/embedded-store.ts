@@ -1,0 +1,69 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Store } from '@gatehouse/core';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { errorCode, unavailableError } from './errors.js';
+import { createSqlStore, type SqlErrorKind } from './sql/sql-store.js';
+import type { Database } from './sql/tables.js';
+
+/** Options of {@link createEmbeddedStore}. */
+export interface EmbeddedStoreOptions {
+  /** SQLite file; its parent directory is created. `:memory:` keeps everything in the process. */
+  path: string;
+  /** How long a writer waits for another connection's lock before failing; default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The single-machine Store: a SQLite file through better-sqlite3, in WAL mode so readers never
+ * block the writer (and a CLI can read while the server runs).
+ *
+ * @example
+ * ```ts
+ * const store = createEmbeddedStore({ path: '.data/gatehouse.db' });
+ * await store.migrate();
+ * ```
+ * @throws GatehouseError `ERR_STORE_UNAVAILABLE` when the file cannot be opened.
+ */
+export function createEmbeddedStore(options: EmbeddedStoreOptions): Store {
+  const database = openDatabase(options);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return createSqlStore({
+    kind: 'embedded',
+    db,
+    classifyError: classifySqliteError,
+    async close() {
+      await db.destroy();
+      // Kysely only closes a database it has used; a store closed unused must not leak the handle.
+      if (database.open) database.close();
+    },
+  });
+}
+
+function openDatabase(options: EmbeddedStoreOptions): SqliteDatabase.Database {
+  const inMemory = options.path === ':memory:';
+  try {
+    if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
+    const database = new SqliteDatabase(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+    database.pragma('journal_mode = WAL');
+    // WAL makes NORMAL durable against application crashes; only an OS crash may lose the
+    // last transactions, which is the usual trade for an auth server's write rate.
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    return database;
+  } catch (error) {
+    throw unavailableError('the embedded store', error);
+  }
+}
+
+/** Maps better-sqlite3 errors (`SqliteError.code`) to what they mean for callers. */
+function classifySqliteError(error: unknown): SqlErrorKind {
+  const code = errorCode(error) ?? '';
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') return 'conflict';
+  if (/^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|NOTADB)/.test(code)) return 'unavailable';
+  // better-sqlite3 throws a TypeError without a code once the handle is closed.
+  if (error instanceof TypeError && /database connection is not open/i.test(error.message))
+    return 'unavailable';
+  return 'other';
+}

@@ -1,0 +1,77 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * Versioned migrations, applied in name order by Kysely's Migrator. A migration is never edited
+ * once released: add `0002_…` instead. They take `Kysely<unknown>` so they do not depend on the
+ * current table types, which move on while old migrations must stay as they were.
+ *
+ * Column types are the portable subset: `text`, `integer`, `bigint` (epoch seconds outlive
+ * 2038 and int4), JSON arrays as `text`.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('clients')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('secret_digest', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('resources', 'text', (c) => c.notNull())
+        .addColumn('default_audience', 'text')
+        .addColumn('grant_types', 'text', (c) => c.notNull())
+        .addColumn('access_token_format', 'text', (c) => c.notNull())
+        .addColumn('access_token_ttl', 'integer')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('alg', 'text', (c) => c.notNull())
+        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('sealed_private_key', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activates_at', 'bigint', (c) => c.notNull())
+        .addColumn('retired_at', 'bigint')
+        .addColumn('expires_at', 'bigint')
+        .execute();
+
+      await db.schema
+        .createTable('opaque_tokens')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('jti', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('sub', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('aud', 'text', (c) => c.notNull())
+        .addColumn('iat', 'bigint', (c) => c.notNull())
+        .addColumn('exp', 'bigint', (c) => c.notNull())
+        .execute();
+      // purgeExpired scans by exp.
+      await db.schema.createIndex('opaque_tokens_exp_idx').on('opaque_tokens').column('exp').execute();
+
+      await db.schema
+        .createTable('revoked_tokens')
+        .addColumn('jti', 'text', (c) => c.primaryKey())
+        .addColumn('exp', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('revoked_tokens_exp_idx').on('revoked_tokens').column('exp').execute();
+    },
+
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const table of ['revoked_tokens', 'opaque_tokens', 'signing_keys', 'clients']) {
+        await db.schema.dropTable(table).ifExists().execute();
+      }
+    },
+  },
+};
+
+/** Serves the in-code migrations to Kysely's Migrator (no files read at run time). */
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,159 @@
+import type {
+  ClientPatch,
+  ClientRecord,
+  OpaqueTokenRecord,
+  RevokedTokenRecord,
+  SigningKeyRecord,
+} from '@gatehouse/core';
+import { GatehouseError } from '@gatehouse/core';
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { ClientsTable, OpaqueTokensTable, RevokedTokensTable, SigningKeysTable } from './tables.js';
+
+/** Converts a `bigint` column value (string from pg, number from SQLite) to a number. */
+export function toEpoch(value: number | string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n)) throw corrupt(`epoch value ${String(value)}`);
+  return n;
+}
+
+function toNullableEpoch(value: number | string | null): number | null {
+  return value === null ? null : toEpoch(value);
+}
+
+function parseStringArray(text: string): string[] {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw corrupt('string array');
+  return value;
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw corrupt(`value ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+// A row that does not decode means the database was edited by hand or a migration is missing:
+// fail loudly instead of handing a half-valid record to the token service.
+function corrupt(what: string): GatehouseError {
+  return new GatehouseError('ERR_INTERNAL', `stored row holds an invalid ${what}`, { status: 500 });
+}
+
+export function clientFromRow(row: Selectable<ClientsTable>): ClientRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    secretDigest: row.secret_digest,
+    scopes: parseStringArray(row.scopes),
+    resources: parseStringArray(row.resources),
+    defaultAudience: row.default_audience,
+    grantTypes: parseStringArray(row.grant_types),
+    accessTokenFormat: oneOf(row.access_token_format, ['jwt', 'opaque']),
+    accessTokenTtl: row.access_token_ttl,
+    source: oneOf(row.source, ['config', 'api']),
+    createdAt: toEpoch(row.created_at),
+    updatedAt: toEpoch(row.updated_at),
+  };
+}
+
+/** Maps the fields present in `patch` to columns; absent fields stay untouched. */
+export function clientPatchToRow(patch: ClientPatch): Updateable<ClientsTable> {
+  const row: Updateable<ClientsTable> = {};
+  if (patch.name !== undefined) row.name = patch.name;
+  if (patch.secretDigest !== undefined) row.secret_digest = patch.secretDigest;
+  if (patch.scopes !== undefined) row.scopes = JSON.stringify(patch.scopes);
+  if (patch.resources !== undefined) row.resources = JSON.stringify(patch.resources);
+  if (patch.defaultAudience !== undefined) row.default_audience = patch.defaultAudience;
+  if (patch.grantTypes !== undefined) row.grant_types = JSON.stringify(patch.grantTypes);
+  if (patch.accessTokenFormat !== undefined) row.access_token_format = patch.accessTokenFormat;
+  if (patch.accessTokenTtl !== undefined) row.access_token_ttl = patch.accessTokenTtl;
+  if (patch.source !== undefined) row.source = patch.source;
+  if (patch.updatedAt !== undefined) row.updated_at = patch.updatedAt;
+  return row;
+}
+
+export function clientToRow(record: ClientRecord): Insertable<ClientsTable> {
+  return {
+    id: record.id,
+    name: record.name,
+    secret_digest: record.secretDigest,
+    scopes: JSON.stringify(record.scopes),
+    resources: JSON.stringify(record.resources),
+    default_audience: record.defaultAudience,
+    grant_types: JSON.stringify(record.grantTypes),
+    access_token_format: record.accessTokenFormat,
+    access_token_ttl: record.accessTokenTtl,
+    source: record.source,
+    created_at: record.createdAt,
+    updated_at: record.updatedAt,
+  };
+}
+
+export function signingKeyFromRow(row: Selectable<SigningKeysTable>): SigningKeyRecord {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: row.public_jwk,
+    sealedPrivateKey: row.sealed_private_key,
+    state: oneOf(row.state, ['next', 'active', 'retired']),
+    createdAt: toEpoch(row.created_at),
+    activatesAt: toEpoch(row.activates_at),
+    retiredAt: toNullableEpoch(row.retired_at),
+    expiresAt: toNullableEpoch(row.expires_at),
+  };
+}
+
+export function signingKeyToRow(record: SigningKeyRecord): Insertable<SigningKeysTable> {
+  return {
+    kid: record.kid,
+    alg: record.alg,
+    public_jwk: record.publicJwk,
+    sealed_private_key: record.sealedPrivateKey,
+    state: record.state,
+    created_at: record.createdAt,
+    activates_at: record.activatesAt,
+    retired_at: record.retiredAt,
+    expires_at: record.expiresAt,
+  };
+}
+
+export type SigningKeyPatch = Partial<
+  Pick<SigningKeyRecord, 'state' | 'activatesAt' | 'retiredAt' | 'expiresAt'>
+>;
+
+export function signingKeyPatchToRow(patch: SigningKeyPatch): Updateable<SigningKeysTable> {
+  const row: Updateable<SigningKeysTable> = {};
+  if (patch.state !== undefined) row.state = patch.state;
+  if (patch.activatesAt !== undefined) row.activates_at = patch.activatesAt;
+  if (patch.retiredAt !== undefined) row.retired_at = patch.retiredAt;
+  if (patch.expiresAt !== undefined) row.expires_at = patch.expiresAt;
+  return row;
+}
+
+export function opaqueTokenFromRow(row: Selectable<OpaqueTokensTable>): OpaqueTokenRecord {
+  return {
+    digest: row.digest,
+    jti: row.jti,
+    clientId: row.client_id,
+    sub: row.sub,
+    scope: row.scope,
+    aud: parseStringArray(row.aud),
+    iat: toEpoch(row.iat),
+    exp: toEpoch(row.exp),
+  };
+}
+
+export function opaqueTokenToRow(record: OpaqueTokenRecord): Insertable<OpaqueTokensTable> {
+  return {
+    digest: record.digest,
+    jti: record.jti,
+    client_id: record.clientId,
+    sub: record.sub,
+    scope: record.scope,
+    aud: JSON.stringify(record.aud),
+    iat: record.iat,
+    exp: record.exp,
+  };
+}
+
+export function revokedTokenToRow(record: RevokedTokenRecord): Insertable<RevokedTokensTable> {
+  return { jti: record.jti, exp: record.exp, revoked_at: record.revokedAt };
+}

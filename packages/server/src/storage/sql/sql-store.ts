@@ -1,0 +1,223 @@
+import type {
+  ClientPatch,
+  ClientRecord,
+  ClientRepository,
+  OpaqueTokenRecord,
+  RevokedTokenRecord,
+  SigningKeyRecord,
+  SigningKeyRepository,
+  Store,
+  TokenRepository,
+} from '@gatehouse/core';
+import { GatehouseError } from '@gatehouse/core';
+import { type Kysely, Migrator, sql } from 'kysely';
+import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
+import { migrationProvider } from './migrations.js';
+import {
+  clientFromRow,
+  clientPatchToRow,
+  clientToRow,
+  opaqueTokenFromRow,
+  opaqueTokenToRow,
+  revokedTokenToRow,
+  type SigningKeyPatch,
+  signingKeyFromRow,
+  signingKeyPatchToRow,
+  signingKeyToRow,
+} from './rows.js';
+import type { Database } from './tables.js';
+
+/** What a driver error means for callers; each dialect knows its own error codes. */
+export type SqlErrorKind = 'conflict' | 'unavailable' | 'other';
+
+/** The dialect-specific parts the shared SQL store needs. */
+export interface SqlStoreOptions {
+  /** Adapter name reported as `Store.kind`. */
+  kind: string;
+  db: Kysely<Database>;
+  classifyError(error: unknown): SqlErrorKind;
+  /** Runs before the migrator, e.g. to create the PostgreSQL schema. */
+  beforeMigrate?(db: Kysely<Database>): Promise<void>;
+  /** Where Kysely keeps its migration bookkeeping tables (PostgreSQL schema). */
+  migrationTableSchema?: string;
+  /** Releases the connection(s); called once by `Store.close()`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one Store implementation shared by every SQL dialect: the dialect module opens the
+ * connection and classifies driver errors, this module holds every query.
+ *
+ * @example
+ * ```ts
+ * const store = createSqlStore({ kind: 'embedded', db, classifyError, close: () => db.destroy() });
+ * await store.migrate();
+ * ```
+ */
+export function createSqlStore(options: SqlStoreOptions): Store {
+  const { db, kind } = options;
+
+  /** Runs a query, translating driver errors into the port's error codes. */
+  const guard = <T>(subject: string, op: () => Promise<T>): Promise<T> =>
+    translateFailure(op, (error) => {
+      if (error instanceof GatehouseError) return error;
+      switch (options.classifyError(error)) {
+        case 'conflict':
+          return conflictError(subject, error);
+        case 'unavailable':
+          return unavailableError(`the ${kind} store`, error);
+        default:
+          return error;
+      }
+    });
+
+  async function getClient(id: string): Promise<ClientRecord | undefined> {
+    const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : clientFromRow(row);
+  }
+
+  const clients: ClientRepository = {
+    get: (id) => guard('client', () => getClient(id)),
+    /** Ordered by id, so listings are stable whatever the insertion order. */
+    list: () =>
+      guard('client', async () =>
+        (await db.selectFrom('clients').selectAll().orderBy('id').execute()).map(clientFromRow),
+      ),
+    create: (record: ClientRecord) =>
+      guard('a client with this id', async () => {
+        await db.insertInto('clients').values(clientToRow(record)).execute();
+      }),
+    update: (id: string, patch: ClientPatch) =>
+      guard('client', async () => {
+        const changes = clientPatchToRow(patch);
+        if (Object.keys(changes).length === 0) return getClient(id);
+        const row = await db
+          .updateTable('clients')
+          .set(changes)
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst();
+        return row === undefined ? undefined : clientFromRow(row);
+      }),
+    delete: (id) =>
+      guard('client', async () => {
+        const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      }),
+  };
+
+  const keys: SigningKeyRepository = {
+    /** Oldest first, the order keys were introduced in. */
+    list: () =>
+      guard('signing key', async () =>
+        (await db.selectFrom('signing_keys').selectAll().orderBy('created_at').orderBy('kid').execute()).map(
+          signingKeyFromRow,
+        ),
+      ),
+    insert: (record: SigningKeyRecord) =>
+      guard('a signing key with this kid', async () => {
+        await db.insertInto('signing_keys').values(signingKeyToRow(record)).execute();
+      }),
+    update: (kid: string, patch: SigningKeyPatch) =>
+      guard('signing key', async () => {
+        const changes = signingKeyPatchToRow(patch);
+        // An empty patch still has to tell a missing kid apart, so it selects instead.
+        const found =
+          Object.keys(changes).length === 0
+            ? (await db
+                .selectFrom('signing_keys')
+                .select('kid')
+                .where('kid', '=', kid)
+                .executeTakeFirst()) !== undefined
+            : (await db.updateTable('signing_keys').set(changes).where('kid', '=', kid).executeTakeFirst())
+                .numUpdatedRows > 0n;
+        // Rotation must not believe it moved a key that is not there.
+        if (!found) throw notFoundError('the signing key');
+      }),
+    delete: (kid) =>
+      guard('signing key', async () => {
+        const result = await db.deleteFrom('signing_keys').where('kid', '=', kid).executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      }),
+  };
+
+  const tokens: TokenRepository = {
+    putOpaque: (record: OpaqueTokenRecord) =>
+      guard('an opaque token with this digest', async () => {
+        await db.insertInto('opaque_tokens').values(opaqueTokenToRow(record)).execute();
+      }),
+    getOpaque: (digest) =>
+      guard('opaque token', async () => {
+        const row = await db
+          .selectFrom('opaque_tokens')
+          .selectAll()
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        return row === undefined ? undefined : opaqueTokenFromRow(row);
+      }),
+    revoke: (record: RevokedTokenRecord) =>
+      guard('revocation', async () => {
+        // First revocation wins: a replayed revoke must not move revokedAt.
+        await db
+          .insertInto('revoked_tokens')
+          .values(revokedTokenToRow(record))
+          .onConflict((oc) => oc.column('jti').doNothing())
+          .execute();
+      }),
+    isRevoked: (jti) =>
+      guard('revocation', async () => {
+        const row = await db
+          .selectFrom('revoked_tokens')
+          .select('jti')
+          .where('jti', '=', jti)
+          .executeTakeFirst();
+        return row !== undefined;
+      }),
+    purgeExpired: (now) =>
+      guard('token', () =>
+        db.transaction().execute(async (trx) => {
+          const opaque = await trx.deleteFrom('opaque_tokens').where('exp', '<', now).executeTakeFirst();
+          const revoked = await trx.deleteFrom('revoked_tokens').where('exp', '<', now).executeTakeFirst();
+          return Number(opaque.numDeletedRows + revoked.numDeletedRows);
+        }),
+      ),
+  };
+
+  let closed = false;
+
+  return {
+    kind,
+    clients,
+    keys,
+    tokens,
+    migrate: () =>
+      guard('migration', async () => {
+        await options.beforeMigrate?.(db);
+        const migrator = new Migrator({
+          db,
+          provider: migrationProvider,
+          ...(options.migrationTableSchema === undefined
+            ? {}
+            : { migrationTableSchema: options.migrationTableSchema }),
+        });
+        const { error } = await migrator.migrateToLatest();
+        if (error === undefined) return;
+        if (error instanceof GatehouseError || options.classifyError(error) !== 'other') throw error;
+        throw new GatehouseError('ERR_INTERNAL', `${kind} store migration failed`, { cause: error });
+      }),
+    ping: () =>
+      // Whatever stops `select 1` (refused socket, closed handle, bad credentials) means the
+      // store cannot serve: readiness wants one answer, not a driver-specific one.
+      translateFailure(
+        async () => {
+          await sql`select 1`.execute(db);
+        },
+        (error) => unavailableError(`the ${kind} store`, error),
+      ),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await options.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import type { ColumnType } from 'kysely';
+
+/**
+ * Epoch seconds in a `bigint` column. PostgreSQL's driver returns int8 as a string (it may not
+ * fit a double), SQLite returns a number; rows.ts converts both to number on the way out.
+ */
+export type EpochColumn = ColumnType<number | string, number, number>;
+export type NullableEpochColumn = ColumnType<number | string | null, number | null, number | null>;
+
+/** JSON array of strings stored as text: portable across SQLite and PostgreSQL. */
+export type JsonTextColumn = string;
+
+export interface ClientsTable {
+  id: string;
+  name: string;
+  secret_digest: string;
+  scopes: JsonTextColumn;
+  resources: JsonTextColumn;
+  default_audience: string | null;
+  grant_types: JsonTextColumn;
+  access_token_format: string;
+  access_token_ttl: number | null;
+  source: string;
+  created_at: EpochColumn;
+  updated_at: EpochColumn;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  sealed_private_key: string;
+  state: string;
+  created_at: EpochColumn;
+  activates_at: EpochColumn;
+  retired_at: NullableEpochColumn;
+  expires_at: NullableEpochColumn;
+}
+
+export interface OpaqueTokensTable {
+  digest: string;
+  jti: string;
+  client_id: string;
+  sub: string;
+  scope: string;
+  aud: JsonTextColumn;
+  iat: EpochColumn;
+  exp: EpochColumn;
+}
+
+export interface RevokedTokensTable {
+  jti: string;
+  exp: EpochColumn;
+  revoked_at: EpochColumn;
+}
+
+/** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
+export interface Database {
+  clients: ClientsTable;
+  signing_keys: SigningKeysTable;
+  opaque_tokens: OpaqueTokensTable;
+  revoked_tokens: RevokedTokensTable;
+}

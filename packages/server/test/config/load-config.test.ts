@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '@gatehouse/core';
+import { main } from '../../src/cli/main.js';
+import { loadConfig } from '../../src/config/load-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const issuesOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.issues;
+  }
+  assert.fail('expected the config to be rejected');
+};
+
+test('no file: the embedded default with derived issuer and data paths', () => {
+  const config = loadConfig({ file: null, env: {}, cwd: dir });
+  assert.equal(config.storage.store.kind, 'embedded');
+  assert.equal(config.issuer, 'http://127.0.0.1:8080');
+  assert.equal(config.tokens.access_token_ttl, 900);
+  assert.equal(config.keys.algorithm, 'ES256');
+  assert.equal(config.example_client, true);
+  assert.equal(
+    config.storage.store.kind === 'embedded' && config.storage.store.path,
+    join(dir, '.data', 'gatehouse.db'),
+  );
+});
+
+test('a wrong type names the dotted key and what was expected', () => {
+  const issues = issuesOf(() => loadConfig({ file: file('a.yaml', 'server:\n  port: "eighty"\n'), env: {} }));
+  assert.equal(issues[0]?.path, 'server.port');
+  assert.match(issues[0]?.message ?? '', /expected number/);
+});
+
+test('an unknown key is an error naming it', () => {
+  const issues = issuesOf(() =>
+    loadConfig({ file: file('b.yaml', 'tokens:\n  acces_token_ttl: 60\n'), env: {} }),
+  );
+  assert.equal(issues[0]?.path, 'tokens');
+  assert.match(issues[0]?.message ?? '', /acces_token_ttl/);
+});
+
+test('client entries are validated: bad digest, bad scope, duplicate id', () => {
+  const yaml = [
+    'clients:',
+    '  - id: a',
+    '    secret_digest: plain-secret',
+    '  - id: a',
+    `    secret_digest: sha256:${'A'.repeat(43)}`,
+    '    scopes: ["has space"]',
+  ].join('\n');
+  const issues = issuesOf(() => loadConfig({ file: file('c.yaml', yaml), env: {} }));
+  const paths = issues.map((i) => i.path);
+  assert.ok(paths.includes('clients[0].secret_digest'), paths.join());
+  assert.ok(paths.includes('clients[1].scopes[0]'), paths.join());
+});
+
+test('duplicate client ids are rejected at the second one', () => {
+  const digest = `sha256:${'A'.repeat(43)}`;
+  const yaml = `clients:\n  - id: a\n    secret_digest: ${digest}\n  - id: a\n    secret_digest: ${digest}\n`;
+  const issues = issuesOf(() => loadConfig({ file: file('dup.yaml', yaml), env: {} }));
+  assert.equal(issues[0]?.path, 'clients[1].id');
+  assert.match(issues[0]?.message ?? '', /duplicate client id/);
+});
+
+test('GATEHOUSE_* environment overrides, parsed as YAML scalars', () => {
+  const config = loadConfig({
+    file: null,
+    env: {
+      GATEHOUSE_SERVER__PORT: '9090',
+      GATEHOUSE_TOKENS__ACCESS_TOKEN_TTL: '300',
+      GATEHOUSE_KEK: 'ignored',
+    },
+    cwd: dir,
+  });
+  assert.equal(config.server.port, 9090);
+  assert.equal(config.issuer, 'http://127.0.0.1:9090');
+  assert.equal(config.tokens.access_token_ttl, 300);
+});
+
+test('a bad environment override is reported under its config path', () => {
+  const issues = issuesOf(() => loadConfig({ file: null, env: { GATEHOUSE_SERVER__PORTT: '1' }, cwd: dir }));
+  assert.match(issues[0]?.message ?? '', /portt/);
+  const proto = issuesOf(() => loadConfig({ file: null, env: { GATEHOUSE___PROTO____X: '1' }, cwd: dir }));
+  assert.match(proto[0]?.message ?? '', /malformed/);
+});
+
+test('YAML syntax errors and duplicate keys are rejected', () => {
+  const issues = issuesOf(() =>
+    loadConfig({ file: file('d.yaml', 'server:\n  port: 1\n  port: 2\n'), env: {} }),
+  );
+  assert.match(issues[0]?.message ?? '', /not valid YAML/);
+});
+
+test('cross-field rule: access_token_ttl must not exceed max_access_token_ttl', () => {
+  const issues = issuesOf(() =>
+    loadConfig({
+      file: file('e.yaml', 'tokens:\n  access_token_ttl: 7200\n  max_access_token_ttl: 3600\n'),
+      env: {},
+    }),
+  );
+  assert.equal(issues[0]?.path, 'tokens.access_token_ttl');
+});
+
+test('`gatehouse config check` exits 0 for a good file and 2 naming the bad key', async () => {
+  const lines: string[] = [];
+  const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+  assert.equal(await main(['config', 'check', file('ok.yaml', 'server:\n  port: 8081\n')], io), 0);
+  assert.match(lines.join('\n'), /configuration is valid/);
+  lines.length = 0;
+  assert.equal(await main(['config', 'check', file('bad.yaml', 'keys:\n  algorithm: HS256\n')], io), 2);
+  assert.match(lines.join('\n'), /keys\.algorithm/);
+});

@@ -1,0 +1,589 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { request } from 'undici';
+import { digestSecret } from '../../src/clients/client-secrets.js';
+import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
+import { describeAdapter, probe, servers, uniqueName } from '../support/servers.js';
+
+const SECRETS = {
+  orders: randomBytes(32).toString('base64url'),
+  reports: randomBytes(32).toString('base64url'),
+  admin: randomBytes(32).toString('base64url'),
+};
+
+function configWith(storage: Record<string, unknown> | undefined): Record<string, unknown> {
+  return {
+    ...(storage && { storage }),
+    keys: { kek: { source: 'env', env: 'GATEHOUSE_KEK' }, activation_delay: 3600 },
+    log: { level: 'info' },
+    clients: [
+      {
+        id: 'orders',
+        secret_digest: digestSecret(SECRETS.orders),
+        scopes: ['orders:read', 'orders:write'],
+        resources: ['https://inventory.internal', 'https://payments.internal'],
+      },
+      {
+        id: 'reports',
+        secret_digest: digestSecret(SECRETS.reports),
+        scopes: ['reports:read'],
+        access_token_format: 'opaque',
+      },
+      { id: 'admin', secret_digest: digestSecret(SECRETS.admin), scopes: ['gatehouse:admin'] },
+    ],
+  };
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+/** Runs the whole black-box suite against one storage setup. */
+function issuerSuite(name: string, storage: () => Record<string, unknown> | undefined): void {
+  describe(`issuer black-box (${name})`, () => {
+    let gh: GatehouseProcess;
+    let base: string;
+    let client: oidc.Configuration;
+
+    before(async () => {
+      gh = await startGatehouse(configWith(storage()));
+      base = gh.baseUrl;
+      client = await oidc.discovery(new URL(base), 'orders', {}, oidc.ClientSecretBasic(SECRETS.orders), {
+        execute: [oidc.allowInsecureRequests],
+      });
+    });
+    after(async () => {
+      const output = gh.output();
+      const code = await gh.stop();
+      assert.equal(code, 0, 'graceful shutdown exits 0');
+      for (const secret of Object.values(SECRETS))
+        assert.ok(!output.includes(secret), 'no client secret in logs');
+      assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/.test(output), 'no JWT in logs');
+      assert.ok(!output.includes('gho_'), 'no opaque token in logs');
+    });
+
+    const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
+      const res = await request(`${base}${path}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      });
+      const text = await res.body.text();
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      };
+    };
+    const issuedCount = async () => {
+      const text = await (await request(`${base}/metrics`)).body.text();
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('gatehouse_tokens_issued_total{grant_type="client_credentials"}'));
+      return line ? Number(line.split(' ')[1]) : 0;
+    };
+    const adminToken = async () => {
+      const res = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+        authorization: basic('admin', SECRETS.admin),
+      });
+      return res.json.access_token as string;
+    };
+
+    test('discovery with openid-client lists exactly what is supported', () => {
+      const meta = client.serverMetadata();
+      assert.equal(meta.issuer, base);
+      assert.equal(meta.token_endpoint, `${base}/oauth2/token`);
+      assert.equal(meta.jwks_uri, `${base}/.well-known/jwks.json`);
+      assert.deepEqual(meta.grant_types_supported, ['client_credentials']);
+      assert.deepEqual(meta.token_endpoint_auth_methods_supported, [
+        'client_secret_basic',
+        'client_secret_post',
+      ]);
+      assert.equal(meta.introspection_endpoint, `${base}/oauth2/introspect`);
+      assert.equal(meta.revocation_endpoint, `${base}/oauth2/revoke`);
+      assert.equal(meta.authorization_endpoint, undefined);
+    });
+
+    test('JWKS publishes public members only, with kid, alg and use', async () => {
+      const res = await request(`${base}/.well-known/jwks.json`);
+      assert.equal(res.statusCode, 200);
+      const jwks = (await res.body.json()) as { keys: Record<string, unknown>[] };
+      assert.equal(jwks.keys.length, 1);
+      const [key] = jwks.keys;
+      assert.ok(key);
+      assert.equal(key.alg, 'ES256');
+      assert.equal(key.use, 'sig');
+      assert.equal(typeof key.kid, 'string');
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(key[member], undefined);
+    });
+
+    test('client_credentials with openid-client issues an RFC 9068 JWT that jose verifies', async () => {
+      const tokens = await oidc.clientCredentialsGrant(client, {
+        scope: 'orders:read',
+        resource: 'https://inventory.internal',
+      });
+      assert.equal(tokens.token_type, 'bearer');
+      assert.equal(tokens.expires_in, 900);
+      assert.equal(tokens.scope, 'orders:read');
+      assert.equal(decodeProtectedHeader(tokens.access_token).typ, 'at+jwt');
+      const jwks = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
+      const { payload } = await jwtVerify(tokens.access_token, jwks, {
+        issuer: base,
+        audience: 'https://inventory.internal',
+        typ: 'at+jwt',
+        algorithms: ['ES256'],
+      });
+      assert.equal(payload.sub, 'orders');
+      assert.equal(payload.client_id, 'orders');
+      assert.equal(payload.scope, 'orders:read');
+      assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 900);
+      assert.match(String(payload.jti), /^[\w-]{16,}$/);
+    });
+
+    test('client_secret_post works and an absent scope grants the client defaults', async () => {
+      const res = await post(
+        '/oauth2/token',
+        form({ grant_type: 'client_credentials', client_id: 'orders', client_secret: SECRETS.orders }),
+      );
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['cache-control'], 'no-store');
+      assert.equal(res.json.scope, 'orders:read orders:write');
+    });
+
+    test('introspection (openid-client) and revocation: a revoked token is inactive at once', async () => {
+      const tokens = await oidc.clientCredentialsGrant(client, { scope: 'orders:write' });
+      const active = await oidc.tokenIntrospection(client, tokens.access_token);
+      assert.equal(active.active, true);
+      assert.equal(active.client_id, 'orders');
+      assert.equal(active.scope, 'orders:write');
+      assert.equal(active.aud, base);
+      assert.equal(active.iss, base);
+      await oidc.tokenRevocation(client, tokens.access_token);
+      const after = await oidc.tokenIntrospection(client, tokens.access_token);
+      assert.deepEqual({ ...after }, { active: false });
+      // unknown tokens: 200 on revocation, inactive on introspection, no detail
+      await oidc.tokenRevocation(client, 'not-a-token-we-issued');
+      assert.deepEqual(
+        { ...(await oidc.tokenIntrospection(client, 'eyJhbGciOiJub25lIn0.e30.')) },
+        { active: false },
+      );
+    });
+
+    test('opaque reference tokens introspect and revoke; only the digest is stored', async () => {
+      const res = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+        authorization: basic('reports', SECRETS.reports),
+      });
+      assert.equal(res.status, 200);
+      const token = res.json.access_token as string;
+      assert.match(token, /^gho_[\w-]{43}$/);
+      const introspect = () =>
+        post('/oauth2/introspect', form({ token }), { authorization: basic('orders', SECRETS.orders) });
+      const active = await introspect();
+      assert.equal(active.json.active, true);
+      assert.equal(active.json.client_id, 'reports');
+      assert.equal(active.json.scope, 'reports:read');
+      // another client cannot revoke it (no oracle: still 200)
+      assert.equal(
+        (await post('/oauth2/revoke', form({ token }), { authorization: basic('orders', SECRETS.orders) }))
+          .status,
+        200,
+      );
+      assert.equal((await introspect()).json.active, true);
+      assert.equal(
+        (await post('/oauth2/revoke', form({ token }), { authorization: basic('reports', SECRETS.reports) }))
+          .status,
+        200,
+      );
+      assert.deepEqual((await introspect()).json, { active: false });
+    });
+
+    test('admin API: create a client (secret shown once), use it, rotate keys', async () => {
+      const id = `svc-${name.replace(/\W/g, '-')}`;
+      const auth = { authorization: `Bearer ${await adminToken()}` };
+      const created = await request(`${base}/admin/v1/clients`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: id, scopes: ['a', 'b'] }),
+      });
+      assert.equal(created.statusCode, 201);
+      const body = (await created.body.json()) as { client: Record<string, unknown>; client_secret: string };
+      assert.equal(body.client.client_id, id);
+      assert.equal(body.client_secret.length, 43);
+      assert.equal(JSON.stringify(body.client).includes('digest'), false);
+      const token = await post('/oauth2/token', form({ grant_type: 'client_credentials', scope: 'b' }), {
+        authorization: basic(id, body.client_secret),
+      });
+      assert.equal(token.status, 200);
+      const before = token.json.access_token as string;
+
+      const rotated = await request(`${base}/admin/v1/keys/rotate`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ activation_delay: 0 }),
+      });
+      assert.equal(rotated.statusCode, 201);
+      const { key } = (await rotated.body.json()) as { key: { kid: string } };
+      const jwks = (await (await request(`${base}/.well-known/jwks.json`)).body.json()) as {
+        keys: { kid: string }[];
+      };
+      assert.equal(jwks.keys.length, 2, 'old key stays published');
+      // the new key signs from its activation second on
+      await new Promise((r) => setTimeout(r, 1100));
+      const next = await post('/oauth2/token', form({ grant_type: 'client_credentials', scope: 'b' }), {
+        authorization: basic(id, body.client_secret),
+      });
+      assert.equal(decodeProtectedHeader(next.json.access_token as string).kid, key.kid);
+      const old = await post('/oauth2/introspect', form({ token: before }), {
+        authorization: basic('orders', SECRETS.orders),
+      });
+      assert.equal(old.json.active, true, 'tokens signed by the retired key stay valid');
+
+      const del = await request(`${base}/admin/v1/clients/${id}`, { method: 'DELETE', headers: auth });
+      assert.equal(del.statusCode, 204);
+      const gone = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+        authorization: basic(id, body.client_secret),
+      });
+      assert.equal(gone.status, 401);
+    });
+
+    describe('bad input: exact answer, no state change, never 5xx', () => {
+      const ordersBasic = { authorization: basic('orders', SECRETS.orders) };
+      const cases: {
+        title: string;
+        send: () => Promise<{
+          status: number;
+          headers: Record<string, unknown>;
+          json: Record<string, unknown>;
+        }>;
+        status: number;
+        error: string;
+        basic?: boolean;
+      }[] = [
+        {
+          title: 'JSON instead of a form body',
+          send: async () => {
+            const res = await request(`${base}/oauth2/token`, {
+              method: 'POST',
+              headers: { ...ordersBasic, 'content-type': 'application/json' },
+              body: '{"grant_type":"client_credentials"}',
+            });
+            return {
+              status: res.statusCode,
+              headers: res.headers,
+              json: (await res.body.json()) as Record<string, unknown>,
+            };
+          },
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'text/plain body',
+          send: async () => {
+            const res = await request(`${base}/oauth2/token`, {
+              method: 'POST',
+              headers: { ...ordersBasic, 'content-type': 'text/plain' },
+              body: 'grant_type=client_credentials',
+            });
+            return {
+              status: res.statusCode,
+              headers: res.headers,
+              json: (await res.body.json()) as Record<string, unknown>,
+            };
+          },
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'malformed percent-encoding',
+          send: () => post('/oauth2/token', 'grant_type=client%ZZcredentials', ordersBasic),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'missing grant_type',
+          send: () => post('/oauth2/token', form({ scope: 'orders:read' }), ordersBasic),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'unknown grant type',
+          send: () => post('/oauth2/token', form({ grant_type: 'password' }), ordersBasic),
+          status: 400,
+          error: 'unsupported_grant_type',
+        },
+        {
+          title: 'wrong secret with Basic',
+          send: () =>
+            post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+              authorization: basic('orders', 'wrong'),
+            }),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
+          title: 'unknown client with Basic',
+          send: () =>
+            post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+              authorization: basic('nobody', SECRETS.orders),
+            }),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
+          title: 'garbage Basic credentials',
+          send: () =>
+            post('/oauth2/token', form({ grant_type: 'client_credentials' }), { authorization: 'Basic !!!' }),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
+          title: 'wrong secret with client_secret_post',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', client_id: 'orders', client_secret: 'nope' }),
+            ),
+          status: 401,
+          error: 'invalid_client',
+        },
+        {
+          title: 'two client authentication methods at once',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', client_secret: SECRETS.orders }),
+              ordersBasic,
+            ),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'scope escalation',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', scope: 'orders:read gatehouse:admin' }),
+              ordersBasic,
+            ),
+          status: 400,
+          error: 'invalid_scope',
+        },
+        {
+          title: 'duplicated parameter',
+          send: () =>
+            post(
+              '/oauth2/token',
+              'grant_type=client_credentials&scope=orders:read&scope=orders:write',
+              ordersBasic,
+            ),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'oversized body',
+          send: () =>
+            post('/oauth2/token', `grant_type=client_credentials&pad=${'x'.repeat(70_000)}`, ordersBasic),
+          status: 413,
+          error: 'invalid_request',
+        },
+        {
+          title: 'resource not allowed for the client',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', resource: 'https://evil.example' }),
+              ordersBasic,
+            ),
+          status: 400,
+          error: 'invalid_target',
+        },
+        {
+          title: 'resource with a fragment',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', resource: 'https://inventory.internal#x' }),
+              ordersBasic,
+            ),
+          status: 400,
+          error: 'invalid_target',
+        },
+        {
+          title: 'introspection without client authentication',
+          send: () => post('/oauth2/introspect', form({ token: 'x' })),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
+          title: 'introspection without token',
+          send: () => post('/oauth2/introspect', form({}), ordersBasic),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          title: 'revocation without token',
+          send: () => post('/oauth2/revoke', form({ token_type_hint: 'access_token' }), ordersBasic),
+          status: 400,
+          error: 'invalid_request',
+        },
+      ];
+      for (const c of cases) {
+        test(c.title, async () => {
+          const before = await issuedCount();
+          const res = await c.send();
+          assert.equal(res.status, c.status);
+          assert.equal(res.json.error, c.error);
+          assert.equal(typeof res.json.error_description, 'string');
+          assert.ok((res.json.error_description as string).length > 5);
+          if (c.basic) assert.match(String(res.headers['www-authenticate']), /^Basic /);
+          assert.equal(await issuedCount(), before, 'no token issued');
+        });
+      }
+
+      test('unknown client and wrong secret answer identically (no enumeration)', async () => {
+        const a = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+          authorization: basic('orders', 'wrong'),
+        });
+        const b = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+          authorization: basic('ghost', 'wrong'),
+        });
+        assert.deepEqual(a.json, b.json);
+      });
+
+      test('admin API rejects bad input with problem+json and changes nothing', async () => {
+        const token = await adminToken();
+        const list = async () =>
+          (await (
+            await request(`${base}/admin/v1/clients`, { headers: { authorization: `Bearer ${token}` } })
+          ).body.json()) as { clients: unknown[] };
+        const countBefore = (await list()).clients.length;
+        const call = async (
+          method: 'POST' | 'PATCH' | 'GET',
+          path: string,
+          body: string | undefined,
+          headers: Record<string, string>,
+        ) => {
+          const res = await request(`${base}/admin/v1${path}`, { method, body, headers });
+          return {
+            status: res.statusCode,
+            type: res.headers['content-type'],
+            json: (await res.body.json()) as Record<string, unknown>,
+            headers: res.headers,
+          };
+        };
+        const json = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+        const nonAdmin = (
+          await post('/oauth2/token', form({ grant_type: 'client_credentials' }), ordersBasic)
+        ).json.access_token as string;
+        const attempts = [
+          { res: await call('GET', '/clients', undefined, {}), status: 401, code: 'ERR_AUTH_REQUIRED' },
+          {
+            res: await call('GET', '/clients', undefined, { authorization: 'Bearer garbage' }),
+            status: 401,
+            code: 'ERR_AUTH_REQUIRED',
+          },
+          {
+            res: await call('GET', '/clients', undefined, { authorization: `Bearer ${nonAdmin}` }),
+            status: 403,
+            code: 'ERR_FORBIDDEN',
+          },
+          {
+            res: await call('POST', '/clients', '{"client_id":', json),
+            status: 400,
+            code: 'ERR_REQUEST_INVALID',
+          },
+          {
+            res: await call('POST', '/clients', '{"client_id":"x","is_admin":true}', json),
+            status: 400,
+            code: 'ERR_REQUEST_INVALID',
+          },
+          {
+            res: await call('POST', '/clients', '{"client_id":"../etc"}', json),
+            status: 400,
+            code: 'ERR_REQUEST_INVALID',
+          },
+          {
+            res: await call('POST', '/clients', '{"client_id":"y","resources":["not a uri"]}', json),
+            status: 400,
+            code: 'ERR_REQUEST_INVALID',
+          },
+          {
+            res: await call('POST', '/clients', '{"client_id":"orders"}', json),
+            status: 409,
+            code: 'ERR_STORE_CONFLICT',
+          },
+          {
+            res: await call('PATCH', '/clients/orders', '{"name":"x"}', json),
+            status: 409,
+            code: 'ERR_CLIENT_MANAGED_BY_CONFIG',
+          },
+          {
+            res: await call('GET', '/clients/ghost', undefined, json),
+            status: 404,
+            code: 'ERR_STORE_NOT_FOUND',
+          },
+          {
+            res: await call('POST', '/clients', 'client_id=z', {
+              ...json,
+              'content-type': 'application/x-www-form-urlencoded',
+            }),
+            status: 415,
+            code: 'ERR_MEDIA_TYPE_UNSUPPORTED',
+          },
+          {
+            res: await call('GET', '/nothing-here', undefined, json),
+            status: 404,
+            code: 'ERR_ROUTE_NOT_FOUND',
+          },
+        ];
+        for (const [i, a] of attempts.entries()) {
+          assert.equal(a.res.status, a.status, `attempt ${i}: ${JSON.stringify(a.res.json)}`);
+          assert.equal(a.res.json.code, a.code, `attempt ${i}`);
+          assert.match(String(a.res.type), /application\/problem\+json/, `attempt ${i}`);
+          assert.equal(typeof a.res.json.detail, 'string');
+        }
+        assert.match(String(attempts[2]?.res.headers['www-authenticate']), /insufficient_scope/);
+        assert.equal((await list()).clients.length, countBefore);
+      });
+    });
+
+    test('operations: livez, healthz, readyz, metrics', async () => {
+      for (const path of ['/livez', '/healthz'])
+        assert.equal((await request(`${base}${path}`)).statusCode, 200);
+      const ready = await request(`${base}/readyz`);
+      assert.equal(ready.statusCode, 200);
+      assert.deepEqual(((await ready.body.json()) as { checks: unknown }).checks, {
+        store: 'ok',
+        cache: 'ok',
+        bus: 'ok',
+        keys: 'ok',
+      });
+      const metrics = await (await request(`${base}/metrics`)).body.text();
+      assert.match(metrics, /gatehouse_tokens_issued_total\{grant_type="client_credentials"\} \d+/);
+      assert.match(metrics, /gatehouse_http_request_duration_seconds_bucket\{.*route="\/oauth2\/token"/);
+      assert.match(metrics, /gatehouse_build_info\{/);
+      const requestId = (await request(`${base}/livez`, { headers: { 'x-request-id': 'abc-123' } })).headers[
+        'x-request-id'
+      ];
+      assert.equal(requestId, 'abc-123');
+    });
+  });
+}
+
+issuerSuite('embedded', () => undefined);
+
+// Both servers are needed; describeAdapter fails in CI (skips loudly elsewhere) for the missing one.
+const schema = uniqueName('e2e');
+await describeAdapter('postgres+redis', (await probe(servers.redis)) ? servers.postgres : servers.redis, () =>
+  issuerSuite('postgres+redis', () => ({
+    store: { kind: 'postgres', url: servers.postgres.url, schema },
+    cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
+    bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
+  })),
+);

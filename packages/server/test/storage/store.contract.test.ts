@@ -1,0 +1,372 @@
+/** One Store contract, run against every Store adapter on real databases. */
+import { strict as assert } from 'node:assert';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ClientRecord, OpaqueTokenRecord, SigningKeyRecord, Store } from '@gatehouse/core';
+import { createEmbeddedStore } from '../../src/storage/embedded-store.js';
+import { createPostgresStore } from '../../src/storage/postgres-store.js';
+import {
+  describeAdapter,
+  isGatehouseError,
+  type Lease,
+  lease,
+  servers,
+  uniqueName,
+  unreachableUrl,
+} from '../support/servers.js';
+
+interface StoreHarness {
+  /** A fresh, migrated store with no rows, released when the test ends. */
+  open(t: TestContext): Promise<Store>;
+  /** A store whose database cannot be reached (opening itself may throw). */
+  openUnreachable(): Store;
+}
+
+// Past 2^31 on purpose: epoch columns must be 64-bit (int4 overflows in 2038).
+const FAR_EXP = 4_102_444_800;
+const T0 = 1_750_000_000;
+
+function client(id: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    id,
+    name: `Client ${id}`,
+    secretDigest: 'sha256:abc',
+    scopes: ['read', 'write'],
+    resources: ['urn:api:orders', 'urn:api:billing'],
+    defaultAudience: null,
+    grantTypes: ['client_credentials'],
+    accessTokenFormat: 'jwt',
+    accessTokenTtl: null,
+    source: 'api',
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  };
+}
+
+function signingKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    publicJwk: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid }),
+    sealedPrivateKey: 'sealed:v1:abc',
+    state: 'next',
+    createdAt: T0,
+    activatesAt: T0 + 3600,
+    retiredAt: null,
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+function opaque(digest: string, exp: number): OpaqueTokenRecord {
+  return {
+    digest,
+    jti: `jti-${digest}`,
+    clientId: 'c1',
+    sub: 'user-1',
+    scope: 'read write',
+    aud: ['a', 'b'],
+    iat: T0,
+    exp,
+  };
+}
+
+const conflict = isGatehouseError('ERR_STORE_CONFLICT', 409);
+const unavailable = isGatehouseError('ERR_STORE_UNAVAILABLE', 503);
+
+function storeContract(h: StoreHarness): void {
+  it('migrate() twice is harmless and keeps rows; ping() answers', async (t) => {
+    const store = await h.open(t);
+    await store.clients.create(client('c1'));
+    await store.migrate();
+    await store.migrate();
+    await store.ping();
+    assert.deepEqual(await store.clients.get('c1'), client('c1'));
+  });
+
+  it('clients: create and get round-trip every field', async (t) => {
+    const store = await h.open(t);
+    const full = client('full', {
+      defaultAudience: 'urn:api:orders',
+      accessTokenFormat: 'opaque',
+      accessTokenTtl: 600,
+      source: 'config',
+      scopes: [],
+      createdAt: T0,
+      updatedAt: FAR_EXP,
+    });
+    await store.clients.create(full);
+    await store.clients.create(client('bare'));
+    assert.deepEqual(await store.clients.get('full'), full);
+    assert.deepEqual(await store.clients.get('bare'), client('bare'));
+    assert.equal(await store.clients.get('missing'), undefined);
+  });
+
+  it('clients: a duplicate id is ERR_STORE_CONFLICT and leaves the first record', async (t) => {
+    const store = await h.open(t);
+    await store.clients.create(client('dup'));
+    await assert.rejects(store.clients.create(client('dup', { name: 'other' })), conflict);
+    assert.equal((await store.clients.get('dup'))?.name, 'Client dup');
+  });
+
+  it('clients: concurrent creates of one id let exactly one win', async (t) => {
+    const store = await h.open(t);
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => store.clients.create(client('race', { name: `n${i}` }))),
+    );
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) if (r.status === 'rejected') assert.ok(conflict(r.reason));
+  });
+
+  it('clients: update changes only the patched fields; a missing id gives undefined', async (t) => {
+    const store = await h.open(t);
+    await store.clients.create(client('c1'));
+    const updated = await store.clients.update('c1', {
+      name: 'Renamed',
+      scopes: ['read'],
+      defaultAudience: 'urn:api:orders',
+      accessTokenTtl: 300,
+      updatedAt: T0 + 10,
+    });
+    const expected = client('c1', {
+      name: 'Renamed',
+      scopes: ['read'],
+      defaultAudience: 'urn:api:orders',
+      accessTokenTtl: 300,
+      updatedAt: T0 + 10,
+    });
+    assert.deepEqual(updated, expected);
+    assert.deepEqual(await store.clients.get('c1'), expected);
+    // Back to null: null is a value, not "leave alone".
+    assert.equal((await store.clients.update('c1', { defaultAudience: null }))?.defaultAudience, null);
+    assert.deepEqual(await store.clients.update('c1', {}), { ...expected, defaultAudience: null });
+    assert.equal(await store.clients.update('missing', { name: 'x' }), undefined);
+    assert.equal(await store.clients.update('missing', {}), undefined);
+    assert.equal(await store.clients.get('missing'), undefined);
+  });
+
+  it('clients: list is ordered by id whatever the insertion order; delete reports what it did', async (t) => {
+    const store = await h.open(t);
+    assert.deepEqual(await store.clients.list(), []);
+    for (const id of ['m', 'b', 'z', 'a'])
+      await store.clients.create(client(id, { createdAt: T0 - id.charCodeAt(0) }));
+    assert.deepEqual(
+      (await store.clients.list()).map((c) => c.id),
+      ['a', 'b', 'm', 'z'],
+    );
+    assert.equal(await store.clients.delete('m'), true);
+    assert.equal(await store.clients.delete('m'), false);
+    assert.equal(await store.clients.get('m'), undefined);
+    assert.deepEqual(
+      (await store.clients.list()).map((c) => c.id),
+      ['a', 'b', 'z'],
+    );
+  });
+
+  it('signing keys: next → active → retired, listed oldest first', async (t) => {
+    const store = await h.open(t);
+    await store.keys.insert(signingKey('k2', { createdAt: T0 + 100 }));
+    await store.keys.insert(signingKey('k1', { state: 'active', activatesAt: T0 }));
+    await store.keys.insert(signingKey('k0', { createdAt: T0 + 100 }));
+    assert.deepEqual(
+      (await store.keys.list()).map((k) => k.kid),
+      ['k1', 'k0', 'k2'],
+    );
+
+    await store.keys.update('k2', { state: 'active', activatesAt: T0 + 200 });
+    await store.keys.update('k1', { state: 'retired', retiredAt: T0 + 200, expiresAt: FAR_EXP });
+    const byKid = new Map((await store.keys.list()).map((k) => [k.kid, k]));
+    assert.deepEqual(
+      byKid.get('k2'),
+      signingKey('k2', { createdAt: T0 + 100, state: 'active', activatesAt: T0 + 200 }),
+    );
+    assert.deepEqual(
+      byKid.get('k1'),
+      signingKey('k1', { state: 'retired', activatesAt: T0, retiredAt: T0 + 200, expiresAt: FAR_EXP }),
+    );
+    assert.equal(byKid.get('k0')?.state, 'next');
+
+    assert.equal(await store.keys.delete('k1'), true);
+    assert.equal(await store.keys.delete('k1'), false);
+    assert.deepEqual(
+      (await store.keys.list()).map((k) => k.kid),
+      ['k0', 'k2'],
+    );
+  });
+
+  it('signing keys: a duplicate kid conflicts; updating a missing kid is ERR_STORE_NOT_FOUND', async (t) => {
+    const store = await h.open(t);
+    await store.keys.insert(signingKey('k1'));
+    await assert.rejects(store.keys.insert(signingKey('k1')), conflict);
+    const notFound = isGatehouseError('ERR_STORE_NOT_FOUND', 404);
+    await assert.rejects(store.keys.update('nope', { state: 'active' }), notFound);
+    await assert.rejects(store.keys.update('nope', {}), notFound);
+    await store.keys.update('k1', {});
+    assert.equal((await store.keys.list())[0]?.state, 'next');
+  });
+
+  it('opaque tokens: put and get round-trip; unknown digests are undefined; digests are unique', async (t) => {
+    const store = await h.open(t);
+    const record = opaque('d1', FAR_EXP);
+    await store.tokens.putOpaque(record);
+    assert.deepEqual(await store.tokens.getOpaque('d1'), record);
+    assert.equal(await store.tokens.getOpaque('d2'), undefined);
+    await assert.rejects(store.tokens.putOpaque({ ...record, jti: 'other' }), conflict);
+  });
+
+  it('revocations: revoke is idempotent and keeps the first entry; isRevoked tells them apart', async (t) => {
+    const store = await h.open(t);
+    assert.equal(await store.tokens.isRevoked('j1'), false);
+    await store.tokens.revoke({ jti: 'j1', exp: T0 + 100, revokedAt: T0 });
+    // A replay with a later exp must not extend the entry: purge at T0+500 still removes it.
+    await store.tokens.revoke({ jti: 'j1', exp: FAR_EXP, revokedAt: T0 + 50 });
+    assert.equal(await store.tokens.isRevoked('j1'), true);
+    assert.equal(await store.tokens.isRevoked('j2'), false);
+    assert.equal(await store.tokens.purgeExpired(T0 + 500), 1);
+    assert.equal(await store.tokens.isRevoked('j1'), false);
+  });
+
+  it('purgeExpired removes only rows whose exp is before now', async (t) => {
+    const store = await h.open(t);
+    const now = T0 + 1000;
+    for (const [digest, exp] of [
+      ['old1', now - 500],
+      ['old2', now - 1],
+      ['edge', now],
+      ['live', FAR_EXP],
+    ] as const) {
+      await store.tokens.putOpaque(opaque(digest, exp));
+    }
+    await store.tokens.revoke({ jti: 'r-old', exp: now - 10, revokedAt: T0 });
+    await store.tokens.revoke({ jti: 'r-edge', exp: now, revokedAt: T0 });
+    await store.tokens.revoke({ jti: 'r-live', exp: FAR_EXP, revokedAt: T0 });
+
+    assert.equal(await store.tokens.purgeExpired(now), 3);
+    assert.equal(await store.tokens.getOpaque('old1'), undefined);
+    assert.equal(await store.tokens.getOpaque('old2'), undefined);
+    assert.deepEqual(await store.tokens.getOpaque('edge'), opaque('edge', now));
+    assert.deepEqual(await store.tokens.getOpaque('live'), opaque('live', FAR_EXP));
+    assert.equal(await store.tokens.isRevoked('r-old'), false);
+    assert.equal(await store.tokens.isRevoked('r-edge'), true);
+    assert.equal(await store.tokens.isRevoked('r-live'), true);
+    assert.equal(await store.tokens.purgeExpired(now), 0);
+  });
+
+  it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {
+    await assert.rejects(async () => {
+      const store = h.openUnreachable();
+      try {
+        await store.ping();
+      } finally {
+        await store.close();
+      }
+    }, unavailable);
+  });
+}
+
+/** Closes first, then removes what the store left behind. */
+function storeLease<S extends Store>(store: S, cleanup: () => Promise<void>): Lease<S> {
+  return {
+    value: store,
+    async dispose() {
+      try {
+        await cleanup();
+      } finally {
+        await store.close();
+        await store.close();
+      }
+    },
+  };
+}
+
+await describeAdapter('Store contract: embedded (SQLite file)', undefined, () => {
+  storeContract({
+    async open(t) {
+      const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
+      const store = createEmbeddedStore({ path: join(dir, 'nested', 'gatehouse.db') });
+      await store.migrate();
+      return lease(
+        t,
+        storeLease(store, () => rm(dir, { recursive: true, force: true })),
+      );
+    },
+    openUnreachable() {
+      // The parent "directory" is this test file, so the database can never be opened.
+      return createEmbeddedStore({ path: join(fileURLToPath(import.meta.url), 'gatehouse.db') });
+    },
+  });
+
+  it('creates the parent directory, uses WAL, and keeps data across reopen', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-store-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'a', 'b', 'gatehouse.db');
+    const first = createEmbeddedStore({ path });
+    await first.migrate();
+    await first.clients.create(client('persisted'));
+    assert.ok(existsSync(`${path}-wal`), 'WAL file exists while the database is open');
+    await first.close();
+
+    const second = createEmbeddedStore({ path });
+    t.after(() => second.close());
+    await second.migrate();
+    assert.deepEqual(await second.clients.get('persisted'), client('persisted'));
+  });
+
+  it('accepts :memory: and closes an unused store', async () => {
+    const unused = createEmbeddedStore({ path: ':memory:' });
+    await unused.close();
+    const store = createEmbeddedStore({ path: ':memory:' });
+    await store.migrate();
+    await store.clients.create(client('m'));
+    assert.equal((await store.clients.list()).length, 1);
+    await store.close();
+  });
+});
+
+await describeAdapter('Store contract: postgres', servers.postgres, () => {
+  const openPostgres = (schema: string, poolSize = 4) =>
+    createPostgresStore({ url: servers.postgres.url, schema, poolSize });
+
+  storeContract({
+    async open(t) {
+      const store = openPostgres(uniqueName('gh_test'));
+      await store.migrate();
+      return lease(
+        t,
+        storeLease(store, () => store.dropSchema()),
+      );
+    },
+    openUnreachable: () => createPostgresStore({ url: unreachableUrl(servers.postgres.url) }),
+  });
+
+  it('keeps schemas apart, sets search_path on every pooled connection, and drops its schema', async (t) => {
+    const a = await lease(
+      t,
+      storeLease(openPostgres(uniqueName('gh_test'), 5), async () => {}),
+    );
+    const b = openPostgres(uniqueName('gh_test'));
+    await lease(
+      t,
+      storeLease(b, () => b.dropSchema()),
+    );
+    await a.migrate();
+    await b.migrate();
+    await a.clients.create(client('only-in-a'));
+    assert.equal(await b.clients.get('only-in-a'), undefined);
+    // More parallel queries than the pool holds: every connection must resolve the tables.
+    const seen = await Promise.all(Array.from({ length: 20 }, () => a.clients.get('only-in-a')));
+    assert.ok(seen.every((c) => c?.id === 'only-in-a'));
+
+    await a.dropSchema();
+    await assert.rejects(a.clients.list(), /does not exist/);
+  });
+
+  it('rejects a schema name that is not a plain identifier', () => {
+    assert.throws(() => openPostgres('bad-name; drop'), isGatehouseError('ERR_CONFIG_INVALID'));
+  });
+});
