@@ -91,15 +91,17 @@ const storeSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+  .describe('Redis URL.');
+
 const cacheSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('memory') }).strict(),
   z
     .object({
       kind: z.literal('redis'),
-      url: z
-        .string()
-        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
-        .describe('Redis URL.'),
+      url: redisUrl,
       key_prefix: z
         .string()
         .max(64)
@@ -114,10 +116,7 @@ const busSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('redis'),
-      url: z
-        .string()
-        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
-        .describe('Redis URL.'),
+      url: redisUrl,
       channel_prefix: z.string().max(64).optional().describe('Prefix of pub/sub channels.'),
     })
     .strict(),

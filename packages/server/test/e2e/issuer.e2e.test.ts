@@ -263,35 +263,21 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       }[] = [
         {
           title: 'JSON instead of a form body',
-          send: async () => {
-            const res = await request(`${base}/oauth2/token`, {
-              method: 'POST',
-              headers: { ...ordersBasic, 'content-type': 'application/json' },
-              body: '{"grant_type":"client_credentials"}',
-            });
-            return {
-              status: res.statusCode,
-              headers: res.headers,
-              json: (await res.body.json()) as Record<string, unknown>,
-            };
-          },
+          send: () =>
+            post('/oauth2/token', '{"grant_type":"client_credentials"}', {
+              ...ordersBasic,
+              'content-type': 'application/json',
+            }),
           status: 400,
           error: 'invalid_request',
         },
         {
           title: 'text/plain body',
-          send: async () => {
-            const res = await request(`${base}/oauth2/token`, {
-              method: 'POST',
-              headers: { ...ordersBasic, 'content-type': 'text/plain' },
-              body: 'grant_type=client_credentials',
-            });
-            return {
-              status: res.statusCode,
-              headers: res.headers,
-              json: (await res.body.json()) as Record<string, unknown>,
-            };
-          },
+          send: () =>
+            post('/oauth2/token', 'grant_type=client_credentials', {
+              ...ordersBasic,
+              'content-type': 'text/plain',
+            }),
           status: 400,
           error: 'invalid_request',
         },
