@@ -15,6 +15,7 @@ export {
   type GatehouseErrorOptions,
   JwtError,
 } from './errors.js';
+export { RandomIds } from './ids.js';
 export {
   generateSigningKey,
   type JwsAlgorithm,
@@ -30,6 +31,7 @@ export {
   type SigningAlgorithm,
   type SigningKey,
   signJwt,
+  signJwtAsync,
   type VerificationKey,
   type VerifiedJwt,
   type VerifyOptions,

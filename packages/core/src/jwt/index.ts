@@ -2,7 +2,7 @@ export { generateSigningKey } from './generate-signing-key.js';
 export { KeySet } from './key-set.js';
 export { publicJwkOf } from './public-jwk.js';
 export { RemoteKeySet, type RemoteKeySetOptions, type RemoteKeySetStatus } from './remote-key-set.js';
-export { signJwt } from './sign.js';
+export { signJwt, signJwtAsync } from './sign.js';
 export type {
   JwsAlgorithm,
   JwtHeader,

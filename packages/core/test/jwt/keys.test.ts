@@ -5,7 +5,7 @@ import { calculateJwkThumbprint, importJWK, jwtVerify } from 'jose';
 import { generateSigningKey } from '../../src/jwt/generate-signing-key.js';
 import { KeySet } from '../../src/jwt/key-set.js';
 import { publicJwkOf } from '../../src/jwt/public-jwk.js';
-import { signJwt } from '../../src/jwt/sign.js';
+import { signJwt, signJwtAsync } from '../../src/jwt/sign.js';
 import type { VerificationKey } from '../../src/jwt/types.js';
 import { verificationKeyFromJwk } from '../../src/jwt/verification-key-from-jwk.js';
 import { claims, eddsa, es256, ISSUER, keys, rs256, TYP, throwsKey } from './fixtures.js';
@@ -55,6 +55,20 @@ describe('signJwt', () => {
       });
       assert.equal(payload.sub, 'user-1');
     }
+  });
+
+  it('signJwtAsync signs on the thread pool with the same header, checks and verifiable output', async () => {
+    for (const { signingKey, publicJwk } of [es256, rs256, eddsa]) {
+      const token = await signJwtAsync({ typ: TYP }, claims(), signingKey);
+      const sync = signJwt({ typ: TYP }, claims(), signingKey);
+      assert.equal(token.split('.').slice(0, 2).join('.'), sync.split('.').slice(0, 2).join('.'));
+      const { payload } = await jwtVerify(token, await importJWK(publicJwk, signingKey.alg), {
+        issuer: ISSUER,
+        currentDate: new Date((claims().iat as number) * 1000),
+      });
+      assert.equal(payload.sub, 'user-1');
+    }
+    assert.throws(() => signJwtAsync({ typ: TYP, alg: 'none' }, claims(), es256.signingKey), TypeError);
   });
 
   it('refuses headers that set alg/kid, carry crit/jwk/jku/x5u/x5c or lack typ', () => {

@@ -1,11 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type ClientRecord,
   type Clock,
   epochSeconds,
   JwtError,
   type OpaqueTokenRecord,
-  signJwt,
+  RandomIds,
+  signJwtAsync,
   type Store,
   verifyJwt,
 } from '@gatehouse/core';
@@ -56,6 +57,7 @@ export class AccessTokens {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #options: AccessTokenOptions;
+  readonly #ids = new RandomIds();
 
   constructor(deps: { keys: KeyManager; store: Store; clock: Clock }, options: AccessTokenOptions) {
     this.#keys = deps.keys;
@@ -78,12 +80,12 @@ export class AccessTokens {
       aud: input.audience.length === 1 ? (input.audience[0] as string) : input.audience,
       exp: iat + ttl,
       iat,
-      jti: randomBytes(16).toString('base64url'),
+      jti: this.#ids.next(16),
       client_id: input.client.id,
     };
     if (input.scope.length > 0) claims.scope = input.scope.join(' ');
     if (input.client.accessTokenFormat === 'opaque') {
-      const token = OPAQUE_PREFIX + randomBytes(32).toString('base64url');
+      const token = OPAQUE_PREFIX + this.#ids.next(32);
       await this.#store.tokens.putOpaque({
         digest: tokenDigest(token),
         jti: claims.jti,
@@ -96,7 +98,8 @@ export class AccessTokens {
       });
       return { token, claims, format: 'opaque', expiresIn: ttl };
     }
-    const token = signJwt({ typ: ACCESS_TOKEN_TYP }, { ...claims }, this.#keys.signingKey());
+    // Signed on the thread pool: the event loop keeps parsing and answering other requests meanwhile.
+    const token = await signJwtAsync({ typ: ACCESS_TOKEN_TYP }, { ...claims }, this.#keys.signingKey());
     return { token, claims, format: 'jwt', expiresIn: ttl };
   }
 

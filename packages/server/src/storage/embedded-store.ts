@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Store } from '@gatehouse/core';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, type Selectable, SqliteDialect } from 'kysely';
 import { errorCode, unavailableError } from './errors.js';
-import { createSqlStore, type SqlErrorKind } from './sql/sql-store.js';
+import { createSqlStore, type PointLookups, type SqlErrorKind } from './sql/sql-store.js';
 import type { Database } from './sql/tables.js';
 
 /** Options of {@link createEmbeddedStore}. */
@@ -33,6 +33,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): Store {
     kind: 'embedded',
     db,
     classifyError: classifySqliteError,
+    pointLookups: preparedLookups(database),
     async close() {
       await db.destroy();
       // Kysely only closes a database it has used; a store closed unused must not leak the handle.
@@ -55,6 +56,25 @@ function openDatabase(options: EmbeddedStoreOptions): SqliteDatabase.Database {
   } catch (error) {
     throw unavailableError('the embedded store', error);
   }
+}
+
+/**
+ * Prepared statements for the introspection hot path, prepared on first use (after migrations
+ * have created the tables) and reused for every call.
+ */
+function preparedLookups(database: SqliteDatabase.Database): PointLookups {
+  let opaque: SqliteDatabase.Statement<[string], Selectable<Database['opaque_tokens']>> | undefined;
+  let revoked: SqliteDatabase.Statement<[string], { one: number }> | undefined;
+  return {
+    opaqueToken(digest) {
+      opaque ??= database.prepare('select * from opaque_tokens where digest = ?');
+      return opaque.get(digest);
+    },
+    revokedTokenExists(jti) {
+      revoked ??= database.prepare('select 1 as one from revoked_tokens where jti = ?');
+      return revoked.get(jti) !== undefined;
+    },
+  };
 }
 
 /** Maps better-sqlite3 errors (`SqliteError.code`) to what they mean for callers. */

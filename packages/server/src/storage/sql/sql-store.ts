@@ -10,7 +10,7 @@ import type {
   TokenRepository,
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
 import {
@@ -42,6 +42,18 @@ export interface SqlStoreOptions {
   migrationTableSchema?: string;
   /** Releases the connection(s); called once by `Store.close()`. */
   close(): Promise<void>;
+  /**
+   * Point lookups on the introspection hot path, answered without the query builder. Building and
+   * preparing the SQL per call was measured at half of an introspection on SQLite; a dialect with a
+   * synchronous driver can hand in prepared statements instead.
+   */
+  pointLookups?: PointLookups;
+}
+
+/** Synchronous single-row lookups a dialect may provide; rows as the tables define them. */
+export interface PointLookups {
+  opaqueToken(digest: string): Selectable<Database['opaque_tokens']> | undefined;
+  revokedTokenExists(jti: string): boolean;
 }
 
 /**
@@ -148,11 +160,9 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
     getOpaque: (digest) =>
       guard('opaque token', async () => {
-        const row = await db
-          .selectFrom('opaque_tokens')
-          .selectAll()
-          .where('digest', '=', digest)
-          .executeTakeFirst();
+        const row = options.pointLookups
+          ? options.pointLookups.opaqueToken(digest)
+          : await db.selectFrom('opaque_tokens').selectAll().where('digest', '=', digest).executeTakeFirst();
         return row === undefined ? undefined : opaqueTokenFromRow(row);
       }),
     revoke: (record: RevokedTokenRecord) =>
@@ -166,6 +176,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
     isRevoked: (jti) =>
       guard('revocation', async () => {
+        if (options.pointLookups) return options.pointLookups.revokedTokenExists(jti);
         const row = await db
           .selectFrom('revoked_tokens')
           .select('jti')

@@ -1,0 +1,312 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { CONTENDED_CORES, type LoadFigures, otherCores } from './load.js';
+import type { ProfileSummary } from './profile.js';
+import type { Settings } from './settings.js';
+import type { Steadiness } from './steadiness.js';
+import type { VerifyFigures } from './verify-bench.js';
+
+export type Scenario = 'token' | 'introspect';
+
+export const SCENARIO_TITLES: Record<Scenario, string> = {
+  token: 'client_credentials issuance (ES256 JWT)',
+  introspect: 'introspection (opaque token)',
+};
+
+export interface Goal {
+  name: string;
+  measured: number;
+  target: number;
+  pass: boolean;
+  /** The scenario to profile when the goal is missed (HTTP goals only). */
+  scenario?: Scenario;
+}
+
+export interface ProfileRun {
+  scenario: Scenario;
+  figures: LoadFigures;
+  summary: ProfileSummary;
+}
+
+export interface Report {
+  date: Date;
+  /** 1-minute load average before and after the run: other work on the machine skews figures. */
+  loadAverage: { before: number; after: number };
+  steadiness: Steadiness;
+  command: string;
+  settings: Settings;
+  http: Record<Scenario, { gatehouse: LoadFigures; peer: LoadFigures }>;
+  verify: VerifyFigures[];
+  goals: Goal[];
+  profiles: ProfileRun[];
+  profileDir?: string;
+}
+
+export function machine(): { cpus: number; node: string; cpu: string } {
+  let cpu = 'unknown';
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
+    if (line) cpu = line.slice(line.indexOf(':') + 1).trim();
+  } catch {
+    // not Linux
+  }
+  return { cpus: availableParallelism(), node: process.version, cpu };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ratio = (n: number) => `${n.toFixed(2)}×`;
+const ms = (n: number) => `${n.toFixed(0)} ms`;
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The headline table: figures, ratios and goals. Printed and written to RESULTS.md. */
+export function goalsTable(report: Report): string {
+  return table(
+    ['Goal', 'Measured', 'Target', 'Result'],
+    report.goals.map((g) => [
+      g.name,
+      ratio(g.measured),
+      `≥ ${ratio(g.target)}`,
+      g.pass ? '✅ pass' : '❌ FAIL',
+    ]),
+  );
+}
+
+export function httpTable(report: Report): string {
+  const rows: string[][] = [];
+  const perCpu = (f: LoadFigures) => f.reqPerSec / f.serverCores;
+  for (const scenario of ['token', 'introspect'] as const) {
+    const { gatehouse, peer } = report.http[scenario];
+    for (const [name, f] of [
+      ['Gatehouse', gatehouse],
+      ['oidc-provider', peer],
+    ] as const) {
+      rows.push([
+        SCENARIO_TITLES[scenario],
+        name,
+        int(f.reqPerSec),
+        f.rounds.map(int).join(' / '),
+        `${int(f.minPerSec)}–${int(f.maxPerSec)}`,
+        ms(f.p50),
+        ms(f.p99),
+        f.serverCores.toFixed(2),
+        int(perCpu(f)),
+        f.clientCores.toFixed(2),
+        `${f.machineCores.toFixed(2)}${f.stealCores >= 0.05 ? ` (+${f.stealCores.toFixed(2)} steal)` : ''}`,
+        int(f.requests),
+        String(f.non2xx),
+      ]);
+    }
+    const blank = ['', '', '', ''];
+    rows.push([
+      SCENARIO_TITLES[scenario],
+      '**Gatehouse / oidc-provider**',
+      `**${ratio(gatehouse.reqPerSec / peer.reqPerSec)}**`,
+      ...blank,
+      '',
+      ratio(perCpu(gatehouse) / perCpu(peer)),
+      '',
+      '',
+      '',
+      '',
+    ]);
+  }
+  return table(
+    [
+      'Scenario',
+      'Server',
+      'req/s (mean)',
+      'req/s by round',
+      'any 1 s, min–max',
+      'p50',
+      'p99',
+      'server CPU (cores)',
+      'req per server CPU-s',
+      'autocannon CPU (cores)',
+      'machine busy (cores)',
+      'requests',
+      'non-2xx',
+    ],
+    rows,
+  );
+}
+
+export function verifyTable(report: Report): string {
+  return table(
+    [
+      'Alg',
+      'raw node:crypto verify() ops/s',
+      'verifyJwt ops/s',
+      'jose jwtVerify ops/s',
+      'verifyJwt / raw',
+      'jose / raw',
+    ],
+    report.verify.map((v) => [
+      v.alg,
+      int(v.raw),
+      int(v.verifyJwt),
+      int(v.jose),
+      `**${ratio(v.verifyJwt / v.raw)}**`,
+      ratio(v.jose / v.raw),
+    ]),
+  );
+}
+
+function profileSection(run: ProfileRun): string {
+  const s = run.summary;
+  const lines = [
+    `### Gatehouse, ${SCENARIO_TITLES[run.scenario]} — ${int(run.figures.reqPerSec)} req/s under the profiler`,
+    '',
+    `Profile: \`${s.file}\`. ${s.windowed ? 'Samples taken under load only' : 'Whole process life (start-up included)'}; ` +
+      `busy ${int(s.busyMs)} ms of ${int(s.totalMs)} ms sampled (the rest idle). Percentages are of busy time.`,
+    '',
+    'Top self time (function + file):',
+    '',
+    table(
+      ['#', 'Function', 'Where', 'Self ms', 'Self %'],
+      s.topSelf.map((r, i) => [
+        String(i + 1),
+        cell(`\`${r.functionName}\``),
+        cell(r.location),
+        int(r.selfMs),
+        `${r.selfPct.toFixed(1)}%`,
+      ]),
+    ),
+    '',
+    'Self time by area:',
+    '',
+    table(
+      ['Area', 'Self ms', 'Self %'],
+      s.areas.slice(0, 12).map((a) => [cell(a.area), int(a.selfMs), `${a.selfPct.toFixed(1)}%`]),
+    ),
+    '',
+    'Gatehouse request path — inclusive time of functions in `packages/*/src` (synchronous part only: ' +
+      'work resumed after an `await` is charged to `runMicrotasks`, so async store calls are under-counted here; ' +
+      'see the self-time tables for them):',
+    '',
+    table(
+      ['Function', 'Where', 'Total ms', 'Total %'],
+      s.topGatehouse
+        .slice(0, 12)
+        .map((r) => [
+          cell(`\`${r.functionName}\``),
+          cell(r.location),
+          int(r.totalMs),
+          `${r.totalPct.toFixed(1)}%`,
+        ]),
+    ),
+  ];
+  return lines.join('\n');
+}
+
+/** Things in the CPU figures a reader should know before trusting the ratios. */
+function measurementNotes(report: Report): string[] {
+  const notes: string[] = [];
+  for (const scenario of ['token', 'introspect'] as const) {
+    for (const [name, f] of [
+      ['Gatehouse', report.http[scenario].gatehouse],
+      ['oidc-provider', report.http[scenario].peer],
+    ] as const) {
+      const other = otherCores(f);
+      if (other > CONTENDED_CORES) {
+        notes.push(
+          `- ${name}, ${SCENARIO_TITLES[scenario]}: the machine was busy ${f.machineCores.toFixed(2)} cores while server + ` +
+            `autocannon used ${(f.serverCores + f.clientCores).toFixed(2)}; ~${other.toFixed(2)} core went to kernel networking ` +
+            'or other work on the machine, so this figure may be depressed.',
+        );
+      }
+      if (f.serverCores > 1.05) {
+        notes.push(
+          `- ${name}, ${SCENARIO_TITLES[scenario]}: the server used ${f.serverCores.toFixed(2)} cores, i.e. work ran off ` +
+            'the main JS thread (libuv threadpool; oidc-provider signs tokens with async WebCrypto). Compare "req per server CPU-s" for efficiency.',
+        );
+      }
+    }
+  }
+  if (report.steadiness.minOverMax < 0.85) {
+    notes.push(
+      `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
+        'rerun or raise BENCH_ROUNDS before concluding on a ratio near its goal.',
+    );
+  }
+  return notes;
+}
+
+export function renderMarkdown(report: Report): string {
+  const m = machine();
+  const s = report.settings;
+  const missed = report.goals.filter((g) => !g.pass);
+  const parts = [
+    '# Gatehouse benchmark results',
+    '',
+    `- Date: ${report.date.toISOString()}`,
+    `- Machine: ${m.cpus} CPUs (nproc), ${m.cpu}, Node ${m.node}; 1-min load average ` +
+      `${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after the run`,
+    `- CPU steadiness (single-threaded SHA-256 loop, 3 × 1 s before the run): ${report.steadiness.perSecond.map(int).join(', ')} ` +
+      `hashes/s, slowest/fastest ${report.steadiness.minOverMax.toFixed(2)}` +
+      (report.steadiness.minOverMax < 0.85
+        ? ' — **the CPU itself is unsteady (shared/throttled VM); treat differences below ~20% as noise**'
+        : ''),
+    `- Command: \`${report.command}\` (from the repository root)`,
+    `- Load: autocannon, ${s.connections} connections, pipelining 1; per server start: ${s.warmup} s warm-up + ${s.duration} s measured ` +
+      `per scenario; ${s.rounds} round(s) per server in ABBA order (Gatehouse, oidc-provider, oidc-provider, Gatehouse…), ` +
+      'each round a fresh process; servers never run at the same time (each is one Node process; autocannon runs in the ' +
+      `benchmark process); requests capped at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; ` +
+      'p50 = mean of rounds, p99 = worst round. A run during which other work took more than ' +
+      `${CONTENDED_CORES} core is measured again (up to ${s.retries} times; the least disturbed attempt is kept). ` +
+      'Server CPU = user+system time of the server process, all threads ' +
+      '(libuv threadpool included), over wall time; req per server CPU-s = req/s ÷ that; machine busy = all CPU use on the machine ' +
+      '(/proc/stat), so anything above server + autocannon is kernel networking or other work.',
+    '- Bodies: token `grant_type=client_credentials&scope=read`, introspection `token=<opaque>`, both with `client_secret_basic`. ' +
+      'oidc-provider 9 with its in-memory adapter, defaultResource `https://api.bench`, ES256 JWT access tokens (opaque for `bench-opaque`).',
+    `- Verify microbench: in-process, no HTTP, ${s.verifyRounds} rounds of ${s.verifyRound} s after a warm-up, median round; ` +
+      'jose is awaited one call at a time (async WebCrypto).',
+    '',
+    '## Goals',
+    '',
+    goalsTable(report),
+    '',
+    '## HTTP',
+    '',
+    httpTable(report),
+    '',
+    '## Verify path (ops/s)',
+    '',
+    verifyTable(report),
+    '',
+    '## Below-goal notes',
+    '',
+  ];
+  if (missed.length === 0) {
+    parts.push('All goals met.');
+  } else {
+    for (const g of missed) {
+      parts.push(
+        `- ${g.name}: measured ${ratio(g.measured)}, target ${ratio(g.target)} (${((100 * g.measured) / g.target).toFixed(0)}% of the goal).` +
+          (g.scenario
+            ? report.profiles.some((p) => p.scenario === g.scenario)
+              ? ' Profiled below.'
+              : ''
+            : ' In-process path; see packages/core/src/jwt/verify*.ts.'),
+      );
+    }
+  }
+  const notes = measurementNotes(report);
+  if (notes.length > 0) parts.push('', '## Measurement notes', '', ...notes);
+  if (report.profiles.length > 0) {
+    parts.push('', '## Where the time goes', '');
+    if (report.profileDir) parts.push(`CPU profiles (\`node --cpu-prof\`) in \`${report.profileDir}\`.`, '');
+    parts.push(report.profiles.map(profileSection).join('\n\n'));
+  }
+  parts.push('');
+  return parts.join('\n');
+}

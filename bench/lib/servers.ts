@@ -1,0 +1,155 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, type ServerProcess, spawnServer } from './processes.js';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Client ids on both servers: `bench` gets ES256 JWTs, `bench-opaque` opaque tokens. */
+export const JWT_CLIENT = 'bench';
+export const OPAQUE_CLIENT = 'bench-opaque';
+export const TOKEN_PATH = '/oauth2/token';
+export const INTROSPECT_PATH = '/oauth2/introspect';
+export const TOKEN_BODY = 'grant_type=client_credentials&scope=read';
+
+export type ServerName = 'gatehouse' | 'oidc-provider';
+
+/** Temp data dirs not yet removed; whatever is left is removed when the benchmark exits. */
+const dataDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dataDirs.delete(dir);
+}
+
+export interface StartOptions {
+  /** Shared by both clients. */
+  secret: string;
+  /** When set, Gatehouse runs under `node --cpu-prof --cpu-prof-dir=<dir>`. */
+  cpuProfDir?: string;
+}
+
+/** `Authorization: Basic` for a client (RFC 6749 §2.3.1: id and secret form-urlencoded first). */
+export function basicAuth(clientId: string, secret: string): string {
+  const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return 'Basic ' + Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64');
+}
+
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Starts Gatehouse from its CLI with a temp config and data dir (removed on stop). */
+export async function startGatehouse(options: StartOptions): Promise<ServerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  dataDirs.add(dataDir);
+  const port = await freePort();
+  const digest = 'sha256:' + createHash('sha256').update(options.secret).digest('base64url');
+  const configFile = join(dataDir, 'gatehouse.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `server: { host: 127.0.0.1, port: ${port} }`,
+      `data_dir: ${JSON.stringify(dataDir)}`,
+      'log: { level: warn }',
+      'keys: { kek: { source: env, env: GATEHOUSE_KEK } }',
+      'clients:',
+      `  - { id: ${JWT_CLIENT}, secret_digest: "${digest}", scopes: [read], resources: [https://api.bench] }`,
+      `  - { id: ${OPAQUE_CLIENT}, secret_digest: "${digest}", scopes: [read], access_token_format: opaque }`,
+      '',
+    ].join('\n'),
+  );
+  const nodeFlags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  try {
+    const server = await spawnServer({
+      name: 'gatehouse',
+      args: [...nodeFlags, 'bin/gatehouse.mjs', '--config', configFile, 'start'],
+      cwd: ROOT,
+      env: { ...process.env, GATEHOUSE_KEK: randomBytes(32).toString('base64url') },
+      baseUrl: `http://127.0.0.1:${port}`,
+      readyPath: '/readyz',
+    });
+    return {
+      ...server,
+      stop: async (graceMs) => {
+        try {
+          return await server.stop(graceMs);
+        } finally {
+          removeDataDir(dataDir);
+        }
+      },
+    };
+  } catch (err) {
+    removeDataDir(dataDir);
+    throw err;
+  }
+}
+
+/** Starts bench/peers/oidc-provider-server.ts in its own process. */
+export async function startOidcProvider(options: StartOptions): Promise<ServerProcess> {
+  const port = await freePort();
+  return spawnServer({
+    name: 'oidc-provider',
+    args: ['--import', 'tsx', 'bench/peers/oidc-provider-server.ts'],
+    cwd: ROOT,
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_SECRET: options.secret },
+    baseUrl: `http://127.0.0.1:${port}`,
+    readyPath: '/.well-known/openid-configuration',
+  });
+}
+
+export function startServer(name: ServerName, options: StartOptions): Promise<ServerProcess> {
+  return name === 'gatehouse' ? startGatehouse(options) : startOidcProvider(options);
+}
+
+async function postForm(
+  url: string,
+  authorization: string,
+  body: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { raw: text.slice(0, 200) };
+  }
+  return { status: res.status, json };
+}
+
+/** Gets one access token, failing loudly unless the server answered 200 with a token. */
+export async function fetchToken(server: ServerProcess, clientId: string, secret: string): Promise<string> {
+  const { status, json } = await postForm(
+    server.baseUrl + TOKEN_PATH,
+    basicAuth(clientId, secret),
+    TOKEN_BODY,
+  );
+  if (status !== 200 || typeof json.access_token !== 'string') {
+    throw new Error(
+      `${server.name}: token request for ${clientId} answered ${status}: ${JSON.stringify(json)}`,
+    );
+  }
+  return json.access_token;
+}
+
+/** Introspects `token`, failing loudly unless the answer is 200 with active:true. */
+export async function assertActive(server: ServerProcess, token: string, secret: string): Promise<void> {
+  const { status, json } = await postForm(
+    server.baseUrl + INTROSPECT_PATH,
+    basicAuth(OPAQUE_CLIENT, secret),
+    `token=${encodeURIComponent(token)}`,
+  );
+  if (status !== 200 || json.active !== true) {
+    throw new Error(`${server.name}: introspection answered ${status}: ${JSON.stringify(json)}`);
+  }
+}

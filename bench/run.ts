@@ -1,0 +1,263 @@
+/**
+ * `npm run bench`: Gatehouse vs oidc-provider (client_credentials issuance, introspection) over
+ * HTTP on 127.0.0.1, plus the in-process verify path; writes bench/RESULTS.md.
+ *
+ * Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (2), BENCH_ROUNDS (2), BENCH_RETRIES (2), BENCH_CONNECTIONS (32),
+ * BENCH_MAX_REQUESTS, BENCH_VERIFY_ROUND (0.5 s), BENCH_VERIFY_ROUNDS (5),
+ * BENCH_PROFILE (auto | always | never). Smoke run: BENCH_DURATION=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 npm run bench
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { SigningAlgorithm } from '@gatehouse/core';
+import {
+  CONTENDED_CORES,
+  combineRounds,
+  type LoadFigures,
+  type LoadTarget,
+  measure,
+  otherCores,
+} from './lib/load.js';
+import type { ServerProcess } from './lib/processes.js';
+import { summariseProfile } from './lib/profile.js';
+import {
+  type Goal,
+  goalsTable,
+  httpTable,
+  type ProfileRun,
+  type Report,
+  renderMarkdown,
+  type Scenario,
+  verifyTable,
+} from './lib/report.js';
+import {
+  assertActive,
+  basicAuth,
+  fetchToken,
+  INTROSPECT_PATH,
+  JWT_CLIENT,
+  newSecret,
+  OPAQUE_CLIENT,
+  ROOT,
+  type ServerName,
+  startServer,
+  TOKEN_BODY,
+  TOKEN_PATH,
+} from './lib/servers.js';
+import { settingsFromEnv } from './lib/settings.js';
+import { measureSteadiness } from './lib/steadiness.js';
+import { benchVerify, type VerifyFigures } from './lib/verify-bench.js';
+
+const settings = settingsFromEnv();
+const ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'EdDSA'];
+const RESULTS_FILE = join(ROOT, 'bench', 'RESULTS.md');
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function commandLine(): string {
+  const overrides = Object.entries(process.env)
+    .filter(([name, value]) => name.startsWith('BENCH_') && value !== undefined && value !== '')
+    .map(([name, value]) => `${name}=${value}`)
+    .sort();
+  return [...overrides, 'npm run bench'].join(' ');
+}
+
+function decodeJwtHeader(token: string): Record<string, unknown> {
+  const head = token.split('.')[0] ?? '';
+  return JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** A token each client can get right now, checked to be what the scenario needs. */
+async function preflight(server: ServerProcess, name: ServerName, secret: string): Promise<string> {
+  const jwt = await fetchToken(server, JWT_CLIENT, secret);
+  const header = decodeJwtHeader(jwt);
+  if (header.alg !== 'ES256')
+    throw new Error(`${name}: expected an ES256 JWT, got header ${JSON.stringify(header)}`);
+  const opaque = await fetchToken(server, OPAQUE_CLIENT, secret);
+  if (opaque.split('.').length === 3) throw new Error(`${name}: expected an opaque token, got a JWT`);
+  if (name === 'gatehouse' && !opaque.startsWith('gho_')) throw new Error(`${name}: opaque token lacks gho_`);
+  await assertActive(server, opaque, secret);
+  return opaque;
+}
+
+function targets(
+  server: ServerProcess,
+  name: ServerName,
+  secret: string,
+  opaque: string,
+): Record<Scenario, LoadTarget> {
+  const form = 'application/x-www-form-urlencoded';
+  return {
+    token: {
+      label: `${name} token`,
+      url: server.baseUrl + TOKEN_PATH,
+      headers: { authorization: basicAuth(JWT_CLIENT, secret), 'content-type': form },
+      body: TOKEN_BODY,
+    },
+    introspect: {
+      label: `${name} introspect`,
+      url: server.baseUrl + INTROSPECT_PATH,
+      headers: { authorization: basicAuth(OPAQUE_CLIENT, secret), 'content-type': form },
+      body: `token=${encodeURIComponent(opaque)}`,
+    },
+  };
+}
+
+/**
+ * Measures, and measures again (up to BENCH_RETRIES times) while other work on the machine took
+ * CPU during the run; keeps the least disturbed attempt.
+ */
+async function measureClean(target: LoadTarget, pid: number): Promise<LoadFigures> {
+  let best: LoadFigures | undefined;
+  for (let attempt = 0; ; attempt++) {
+    const figures = await measure(target, settings, pid);
+    if (!best || otherCores(figures) < otherCores(best)) best = figures;
+    if (!(otherCores(figures) > CONTENDED_CORES) || attempt >= settings.retries) return best;
+    log(
+      `  ${target.label}: ~${otherCores(figures).toFixed(2)} core went to other work on the machine; measuring again`,
+    );
+  }
+}
+
+/** Starts one server, checks it answers correctly, loads each scenario, stops it. */
+async function benchServer(name: ServerName): Promise<Record<Scenario, LoadFigures>> {
+  const secret = newSecret();
+  log(`== ${name}: starting`);
+  const server = await startServer(name, { secret });
+  try {
+    const opaque = await preflight(server, name, secret);
+    const t = targets(server, name, secret, opaque);
+    const token = await measureClean(t.token, server.pid);
+    const introspect = await measureClean(t.introspect, server.pid);
+    await assertActive(server, opaque, secret);
+    return { token, introspect };
+  } finally {
+    const code = await server.stop();
+    log(`== ${name}: stopped (${code})`);
+  }
+}
+
+/** Runs Gatehouse under --cpu-prof for one scenario and summarises the profile. */
+async function profileScenario(scenario: Scenario, dir: string): Promise<ProfileRun> {
+  const secret = newSecret();
+  const profDir = join(dir, scenario);
+  mkdirSync(profDir, { recursive: true });
+  log(`\n== profiling gatehouse ${scenario} (node --cpu-prof)`);
+  const server = await startServer('gatehouse', { secret, cpuProfDir: profDir });
+  let figures: LoadFigures;
+  let window: { startUs: number; endUs: number };
+  try {
+    const opaque = await preflight(server, 'gatehouse', secret);
+    const target = targets(server, 'gatehouse', secret, opaque)[scenario];
+    const start = process.hrtime.bigint();
+    figures = await measure({ ...target, label: `${target.label} (profiled)` }, settings, server.pid);
+    window = { startUs: Number(start / 1000n), endUs: Number(process.hrtime.bigint() / 1000n) };
+  } finally {
+    // SIGTERM: Gatehouse shuts down gracefully and node writes the profile on exit.
+    log(`== gatehouse (profiled): stopped (${await server.stop(30_000)})`);
+  }
+  // One file per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile. Thread 0 is the main
+  // thread (the server); tsx's module-loader thread writes one too.
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  const file = files.find((f) => f.split('.')[4] === '0') ?? files[0];
+  if (!file) throw new Error(`no .cpuprofile written to ${profDir}`);
+  const summary = summariseProfile(join(profDir, file), ROOT, window);
+  return { scenario, figures, summary: { ...summary, file: join(profDir, file).slice(ROOT.length) } };
+}
+
+async function main(): Promise<void> {
+  const date = new Date();
+  const loadBefore = loadavg()[0] ?? 0;
+  log(
+    `Gatehouse benchmark: ${settings.warmup} s warm-up + ${settings.duration} s per run, ` +
+      `${settings.connections} connections; verify ${settings.verifyRounds} × ${settings.verifyRound} s`,
+  );
+
+  log('\n== CPU steadiness check (3 s)');
+  const steadiness = measureSteadiness(3);
+  log(
+    `  sha256/s per second: ${steadiness.perSecond.join(', ')} (min/max ${steadiness.minOverMax.toFixed(2)})`,
+  );
+
+  log('\n== verify path (in-process)');
+  const verify: VerifyFigures[] = [];
+  for (const alg of ALGS) verify.push(await benchVerify(alg, settings));
+
+  const runs: Record<ServerName, Record<Scenario, LoadFigures>[]> = { gatehouse: [], 'oidc-provider': [] };
+  for (let round = 0; round < settings.rounds; round++) {
+    const order: ServerName[] =
+      round % 2 === 0 ? ['gatehouse', 'oidc-provider'] : ['oidc-provider', 'gatehouse'];
+    for (const name of order) {
+      log(`\n== round ${round + 1}/${settings.rounds}: ${name}`);
+      runs[name].push(await benchServer(name));
+    }
+  }
+  const combined = (name: ServerName, scenario: Scenario) =>
+    combineRounds(runs[name].map((r) => r[scenario]));
+  const http = {
+    token: { gatehouse: combined('gatehouse', 'token'), peer: combined('oidc-provider', 'token') },
+    introspect: {
+      gatehouse: combined('gatehouse', 'introspect'),
+      peer: combined('oidc-provider', 'introspect'),
+    },
+  };
+
+  const es256 = verify.find((v) => v.alg === 'ES256')!;
+  const goal = (name: string, measured: number, target: number, scenario?: Scenario): Goal => ({
+    name,
+    measured,
+    target,
+    pass: measured >= target,
+    ...(scenario ? { scenario } : {}),
+  });
+  const goals: Goal[] = [
+    goal(
+      'Issuance: Gatehouse tokens/s vs oidc-provider',
+      http.token.gatehouse.reqPerSec / http.token.peer.reqPerSec,
+      3,
+      'token',
+    ),
+    goal(
+      'Introspection: Gatehouse req/s vs oidc-provider',
+      http.introspect.gatehouse.reqPerSec / http.introspect.peer.reqPerSec,
+      2,
+      'introspect',
+    ),
+    goal('Verify ES256: verifyJwt vs raw node:crypto', es256.verifyJwt / es256.raw, 0.9),
+  ];
+
+  const toProfile: Scenario[] =
+    settings.profile === 'never'
+      ? []
+      : settings.profile === 'always'
+        ? ['token', 'introspect']
+        : goals.filter((g) => !g.pass && g.scenario).map((g) => g.scenario!);
+  const profiles: ProfileRun[] = [];
+  const profileDir = join(ROOT, 'bench', 'results', `profile-${date.toISOString().replace(/[:.]/g, '-')}`);
+  for (const scenario of toProfile) profiles.push(await profileScenario(scenario, profileDir));
+
+  const report: Report = {
+    date,
+    loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
+    steadiness,
+    command: commandLine(),
+    settings,
+    http,
+    verify,
+    goals,
+    profiles,
+    ...(profiles.length > 0 ? { profileDir: profileDir.slice(ROOT.length) } : {}),
+  };
+  writeFileSync(RESULTS_FILE, renderMarkdown(report));
+  process.stdout.write(
+    `\n${goalsTable(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`\nbenchmark failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);
