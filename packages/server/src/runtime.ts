@@ -9,6 +9,7 @@ import { KeyManager } from './keys/key-manager.js';
 import { KeyVault, loadKek } from './keys/key-vault.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { RemoteJwksHealth } from './observability/remote-jwks-health.js';
 import { createBus, createCache, createStore } from './storage/index.js';
 
 export const VERSION = '0.1.0';
@@ -26,6 +27,8 @@ export interface Runtime {
   clients: ClientRegistry;
   tokens: AccessTokens;
   revocations: Revocations;
+  /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
+  remoteJwks: RemoteJwksHealth;
   /** Secret of the example client when this start created it (shown once, then forgotten). */
   exampleClientSecret: string | undefined;
   /** Dev-only defaults in effect, each a coded warning printed once at start. */
@@ -162,6 +165,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       clients,
       tokens,
       revocations,
+      remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,
       warnings,
       close,

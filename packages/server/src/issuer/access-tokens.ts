@@ -58,6 +58,11 @@ export class AccessTokens {
   readonly #clock: Clock;
   readonly #options: AccessTokenOptions;
   readonly #ids = new RandomIds();
+  /**
+   * Opaque token records by digest. A record never changes after issue (revocation is kept
+   * apart), so a hit is as good as the store's answer until `exp`; bounded, oldest out first.
+   */
+  readonly #opaque = new Map<string, OpaqueTokenRecord>();
 
   constructor(deps: { keys: KeyManager; store: Store; clock: Clock }, options: AccessTokenOptions) {
     this.#keys = deps.keys;
@@ -110,8 +115,13 @@ export class AccessTokens {
   async read(token: string): Promise<AccessTokenClaims | undefined> {
     if (token.length > 8192) return undefined;
     if (token.startsWith(OPAQUE_PREFIX)) {
-      const record = await this.#store.tokens.getOpaque(tokenDigest(token));
-      if (!record || record.exp <= epochSeconds(this.#clock)) return undefined;
+      const digest = tokenDigest(token);
+      const record = this.#opaque.get(digest) ?? (await this.#loadOpaque(digest));
+      if (!record) return undefined;
+      if (record.exp <= epochSeconds(this.#clock)) {
+        this.#opaque.delete(digest);
+        return undefined;
+      }
       return claimsOfOpaque(this.#options.issuer, record);
     }
     try {
@@ -129,7 +139,21 @@ export class AccessTokens {
       throw err;
     }
   }
+
+  async #loadOpaque(digest: string): Promise<OpaqueTokenRecord | undefined> {
+    const record = await this.#store.tokens.getOpaque(digest);
+    if (record) {
+      if (this.#opaque.size >= OPAQUE_CACHE_ENTRIES) {
+        const oldest = this.#opaque.keys().next();
+        if (!oldest.done) this.#opaque.delete(oldest.value);
+      }
+      this.#opaque.set(digest, record);
+    }
+    return record;
+  }
 }
+
+const OPAQUE_CACHE_ENTRIES = 10_000;
 
 function claimsOfOpaque(issuer: string, record: OpaqueTokenRecord): AccessTokenClaims {
   const claims: AccessTokenClaims = {

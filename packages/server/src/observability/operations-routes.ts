@@ -31,6 +31,10 @@ export async function operationsRoutes(app: FastifyInstance, runtime: Runtime): 
         }
       }),
     );
+    for (const [name, state] of Object.entries(runtime.remoteJwks.checks())) {
+      results[name] = state;
+      if (state === 'failing') ready = false;
+    }
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
   });
 

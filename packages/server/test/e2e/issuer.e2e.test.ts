@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
@@ -178,6 +180,13 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       assert.equal(res.status, 200);
       const token = res.json.access_token as string;
       assert.match(token, /^gho_[\w-]{43}$/);
+      if (name === 'embedded')
+        assert.ok(existsSync(join(gh.dataDir, 'gatehouse.db')), 'embedded database file exists');
+      for (const file of ['gatehouse.db', 'gatehouse.db-wal']) {
+        const path = join(gh.dataDir, file);
+        if (existsSync(path))
+          assert.equal(readFileSync(path).includes(token.slice(4)), false, `${file} holds no token text`);
+      }
       const introspect = () =>
         post('/oauth2/introspect', form({ token }), { authorization: basic('orders', SECRETS.orders) });
       const active = await introspect();
