@@ -75,7 +75,8 @@ async function preflight(server: ServerProcess, name: ServerName, secret: string
     throw new Error(`${name}: expected an ES256 JWT, got header ${JSON.stringify(header)}`);
   const opaque = await fetchToken(server, OPAQUE_CLIENT, secret);
   if (opaque.split('.').length === 3) throw new Error(`${name}: expected an opaque token, got a JWT`);
-  if (name === 'gatehouse' && !opaque.startsWith('gho_')) throw new Error(`${name}: opaque token lacks gho_`);
+  if (name === 'gatehouse' && !opaque.startsWith('gatehouse_at_'))
+    throw new Error(`${name}: opaque token lacks gatehouse_at_`);
   await assertActive(server, opaque, secret);
   return opaque;
 }

@@ -73,6 +73,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     clients: runtime.clients,
     keys: runtime.keys,
     tokens: runtime.tokens,
+    active: runtime.active,
     revocations: runtime.revocations,
     metrics,
   });
@@ -82,6 +83,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     clients: runtime.clients,
     keys: runtime.keys,
     tokens: runtime.tokens,
+    active: runtime.active,
     revocations: runtime.revocations,
   });
   return app;

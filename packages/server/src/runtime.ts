@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ClientRegistry } from './clients/client-registry.js';
 import type { ResolvedConfig } from './config/load-config.js';
 import { AccessTokens } from './issuer/access-tokens.js';
+import { ActiveTokens } from './issuer/active-tokens.js';
 import { Revocations } from './issuer/revocations.js';
 import { KeyManager } from './keys/key-manager.js';
 import { KeyVault, loadKek } from './keys/key-vault.js';
@@ -27,6 +28,8 @@ export interface Runtime {
   clients: ClientRegistry;
   tokens: AccessTokens;
   revocations: Revocations;
+  /** Whether a token is live now (introspection, admin API). */
+  active: ActiveTokens;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
   remoteJwks: RemoteJwksHealth;
   /** Secret of the example client when this start created it (shown once, then forgotten). */
@@ -93,6 +96,12 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     closers.push(() => bus.close());
 
     const kek = loadKek(config.keys.kek, join(config.data_dir, 'kek'), options.env ?? process.env);
+    if (kek.looseFileMode) {
+      warnings.push({
+        code: 'GH_KEK_FILE_PERMISSIONS',
+        message: `key-encryption key file ${kek.where} is readable by group or others; chmod 600 it`,
+      });
+    }
     if (!config.keys.kek) {
       warnings.push({
         code: 'GH_DEV_KEK_FILE',
@@ -117,7 +126,9 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     await clients.syncFromConfig(config.clients);
 
     let exampleClientSecret: string | undefined;
-    if (config.example_client && (await clients.list()).length === 0) {
+    // Only on a brand-new installation: an operator who deleted every client must not get an
+    // admin-capable example client back on the next restart.
+    if (config.example_client && keys.createdFirstKey && (await clients.list()).length === 0) {
       const created = await clients.create({
         id: EXAMPLE_CLIENT_ID,
         name: 'Example client (created on first start)',
@@ -165,6 +176,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       clients,
       tokens,
       revocations,
+      active: new ActiveTokens({ tokens, revocations, clients }),
       remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,
       warnings,

@@ -154,8 +154,8 @@ export const configSchema = z
   .object({
     issuer: url
       .refine(
-        (u) => !u.endsWith('/') && !u.includes('?') && !u.includes('#'),
-        'expected no trailing slash, query or fragment',
+        (u) => new URL(u).pathname === '/' && !u.endsWith('/') && !u.includes('?') && !u.includes('#'),
+        'expected scheme, host and optional port only (no path, trailing slash, query or fragment): endpoints live at the root',
       )
       .optional()
       .describe('The issuer identifier; defaults to server.public_url.'),

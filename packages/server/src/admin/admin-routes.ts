@@ -2,6 +2,7 @@ import { GatehouseError, isResourceIndicator } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ClientRegistry, clientView } from '../clients/client-registry.js';
 import type { AccessTokens } from '../issuer/access-tokens.js';
+import type { ActiveTokens } from '../issuer/active-tokens.js';
 import type { Revocations } from '../issuer/revocations.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import {
@@ -21,6 +22,7 @@ export interface AdminDeps {
   clients: ClientRegistry;
   keys: KeyManager;
   tokens: AccessTokens;
+  active: ActiveTokens;
   revocations: Revocations;
 }
 
@@ -41,8 +43,14 @@ function bearerChallenge(error: string, description: string, scope?: string): st
 
 class AdminAuthError extends GatehouseError {
   readonly challenge: string;
-  constructor(status: 401 | 403, detail: string, challenge: string) {
-    super(status === 401 ? 'ERR_AUTH_REQUIRED' : 'ERR_FORBIDDEN', detail, { status });
+  constructor(status: 400 | 401 | 403, detail: string, challenge: string) {
+    super(
+      status === 400 ? 'ERR_REQUEST_INVALID' : status === 401 ? 'ERR_AUTH_REQUIRED' : 'ERR_FORBIDDEN',
+      detail,
+      {
+        status,
+      },
+    );
     this.challenge = challenge;
   }
 }
@@ -105,7 +113,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       '/clients/:id',
       { schema: { params: clientIdParam, body: updateClientBody } },
       async (request) => {
-        await assertApiManaged(deps, request.params.id);
         const b = request.body;
         assertResources(b);
         const record = await deps.clients.update(request.params.id, {
@@ -125,7 +132,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       '/clients/:id',
       { schema: { params: clientIdParam } },
       async (request, reply) => {
-        await assertApiManaged(deps, request.params.id);
         await deps.clients.delete(request.params.id);
         request.log.info({ client_id: request.params.id }, 'client deleted');
         return reply.code(204).send();
@@ -136,7 +142,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       '/clients/:id/secret',
       { schema: { params: clientIdParam } },
       async (request, reply) => {
-        await assertApiManaged(deps, request.params.id);
         const { record, secret } = await deps.clients.resetSecret(request.params.id);
         request.log.info({ client_id: record.id }, 'client secret replaced');
         return reply
@@ -173,19 +178,27 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
 
 async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<void> {
   const header = request.headers.authorization;
-  const match = header ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header) : null;
-  if (!match?.[1]) {
+  if (header === undefined) {
     throw new AdminAuthError(401, 'a bearer access token is required', 'Bearer realm="gatehouse-admin"');
   }
-  const claims = await deps.tokens.read(match[1]);
-  if (!claims || (await deps.revocations.isRevoked(claims.jti))) {
+  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  if (!match?.[1]) {
+    // RFC 6750 §3.1: a malformed request is invalid_request, answered 400.
+    throw new AdminAuthError(
+      400,
+      'the Authorization header must be "Bearer <token>"',
+      bearerChallenge('invalid_request', 'malformed Authorization header'),
+    );
+  }
+  const live = await deps.active.check(match[1]);
+  if (!live) {
     throw new AdminAuthError(
       401,
       'the access token is invalid, expired or revoked',
       bearerChallenge('invalid_token', 'the access token is invalid'),
     );
   }
-  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  const audiences = Array.isArray(live.claims.aud) ? live.claims.aud : [live.claims.aud];
   if (!audiences.includes(deps.issuer)) {
     throw new AdminAuthError(
       401,
@@ -193,23 +206,15 @@ async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<v
       bearerChallenge('invalid_token', 'wrong audience'),
     );
   }
-  if (!(claims.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
+  // Both the token and its client must still carry the scope: removing it from the client ends admin access at once.
+  if (
+    !(live.claims.scope ?? '').split(' ').includes(ADMIN_SCOPE) ||
+    !live.client.scopes.includes(ADMIN_SCOPE)
+  ) {
     throw new AdminAuthError(
       403,
       `the access token lacks scope ${ADMIN_SCOPE}`,
       bearerChallenge('insufficient_scope', 'admin scope required', ADMIN_SCOPE),
-    );
-  }
-}
-
-async function assertApiManaged(deps: AdminDeps, id: string): Promise<void> {
-  const record = await deps.clients.get(id);
-  if (!record) throw new GatehouseError('ERR_STORE_NOT_FOUND', `no client with id "${id}"`, { status: 404 });
-  if (record.source === 'config') {
-    throw new GatehouseError(
-      'ERR_CLIENT_MANAGED_BY_CONFIG',
-      `client "${id}" is declared in the config file; change it there`,
-      { status: 409 },
     );
   }
 }

@@ -10,8 +10,18 @@ import type { CliIo } from './main.js';
  */
 export async function startServer(config: ResolvedConfig, io: CliIo): Promise<number> {
   const runtime = await createRuntime(config);
-  const app = await buildApp(runtime);
-  await app.listen({ host: config.server.host, port: config.server.port });
+  const app = await buildApp(runtime).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    // e.g. EADDRINUSE: release storage connections so the process can exit with the error.
+    await app.close();
+    await runtime.close();
+    throw err;
+  }
   for (const warning of runtime.warnings) runtime.logger.warn({ code: warning.code }, warning.message);
 
   const base = config.server.public_url;
@@ -51,6 +61,14 @@ export async function startServer(config: ResolvedConfig, io: CliIo): Promise<nu
         app.server.closeAllConnections();
       }, config.server.shutdown_grace_seconds * 1000);
       force.unref();
+      // If closing storage itself hangs, do not outlive the orchestrator's patience.
+      setTimeout(
+        () => {
+          runtime.logger.error('shutdown did not finish; exiting');
+          process.exit(1);
+        },
+        (config.server.shutdown_grace_seconds + 5) * 1000,
+      ).unref();
       app
         .close()
         .then(() => runtime.close())

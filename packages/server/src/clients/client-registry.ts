@@ -2,6 +2,7 @@ import {
   type Bus,
   type ClientConfig,
   type ClientPatch,
+  clientConfigSchema,
   type ClientRecord,
   type Clock,
   epochSeconds,
@@ -56,6 +57,8 @@ export function clientView(record: ClientRecord): ClientView {
   };
 }
 
+const CACHE_ENTRIES = 10_000;
+
 interface CacheEntry {
   record: ClientRecord | undefined;
   loadedAtMs: number;
@@ -73,6 +76,8 @@ export class ClientRegistry {
   readonly #logger: Logger;
   readonly #cacheTtlMs: number;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Bumped on every change to an id, so a read that raced a change never caches the old record. */
+  readonly #generation = new Map<string, number>();
   #unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
@@ -88,7 +93,9 @@ export class ClientRegistry {
 
   async start(): Promise<void> {
     this.#unsubscribe = await this.#bus.subscribe(CLIENT_CHANGED_TOPIC, (message) => {
-      if (typeof message.id === 'string') this.#cache.delete(message.id);
+      if (typeof message.id !== 'string') return;
+      this.#generation.set(message.id, (this.#generation.get(message.id) ?? 0) + 1);
+      this.#cache.delete(message.id);
     });
   }
 
@@ -101,8 +108,13 @@ export class ClientRegistry {
     const now = this.#clock.nowMs();
     const hit = this.#cache.get(id);
     if (hit && now - hit.loadedAtMs < this.#cacheTtlMs) return hit.record;
+    const generation = this.#generation.get(id) ?? 0;
     const record = await this.#store.clients.get(id);
-    if (this.#cache.size > 10_000) this.#cache.clear();
+    if ((this.#generation.get(id) ?? 0) !== generation) return record;
+    if (this.#cache.size >= CACHE_ENTRIES) {
+      const oldest = this.#cache.keys().next();
+      if (!oldest.done) this.#cache.delete(oldest.value);
+    }
     this.#cache.set(id, { record, loadedAtMs: now });
     return record;
   }
@@ -113,6 +125,7 @@ export class ClientRegistry {
 
   /** Creates a client with a generated secret; the secret is returned here and nowhere else. */
   async create(input: NewClient): Promise<{ record: ClientRecord; secret: string }> {
+    assertValidClient(input);
     const secret = generateClientSecret();
     const now = epochSeconds(this.#clock);
     const id = input.id ?? `client-${generateClientSecret().slice(0, 12)}`;
@@ -135,7 +148,9 @@ export class ClientRegistry {
     return { record, secret };
   }
 
+  /** Changes an API-managed client; a client declared in the config file is changed there. */
   async update(id: string, patch: ClientPatch): Promise<ClientRecord> {
+    await this.#assertApiManaged(id);
     const record = await this.#store.clients.update(id, { ...patch, updatedAt: epochSeconds(this.#clock) });
     if (!record) throw notFound(id);
     await this.#announce(id);
@@ -150,6 +165,7 @@ export class ClientRegistry {
   }
 
   async delete(id: string): Promise<void> {
+    await this.#assertApiManaged(id);
     if (!(await this.#store.clients.delete(id))) throw notFound(id);
     await this.#announce(id);
   }
@@ -178,24 +194,58 @@ export class ClientRegistry {
       } else {
         await this.#store.clients.create({ id: client.id, ...fields, createdAt: now, updatedAt: now });
       }
-      this.#cache.delete(client.id);
+      await this.#announce(client.id);
     }
     const declaredIds = new Set(declared.map((c) => c.id));
     for (const record of existing.values()) {
       if (record.source === 'config' && !declaredIds.has(record.id)) {
         await this.#store.clients.delete(record.id);
+        await this.#announce(record.id);
         this.#logger.info({ client_id: record.id }, 'removed client no longer declared in the config file');
       }
     }
   }
 
+  async #assertApiManaged(id: string): Promise<void> {
+    const record = await this.#store.clients.get(id);
+    if (!record) throw notFound(id);
+    if (record.source === 'config') {
+      throw new GatehouseError(
+        'ERR_CLIENT_MANAGED_BY_CONFIG',
+        `client "${id}" is declared in the config file; change it there`,
+        { status: 409 },
+      );
+    }
+  }
+
   async #announce(id: string): Promise<void> {
+    this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1);
+    if (this.#generation.size > CACHE_ENTRIES * 4) this.#generation.clear();
     this.#cache.delete(id);
     await this.#bus.publish(CLIENT_CHANGED_TOPIC, { id }).catch((err: unknown) => {
       this.#logger.warn(
         { err },
         'could not publish client change; other instances refresh within the cache TTL',
       );
+    });
+  }
+}
+
+/** The same rules as a client declared in the config file, whichever door (API, CLI) it comes through. */
+const clientFields = clientConfigSchema.pick({ id: true, scopes: true, resources: true, audience: true });
+
+function assertValidClient(input: NewClient): void {
+  const parsed = clientFields.partial().safeParse({
+    id: input.id,
+    scopes: input.scopes,
+    resources: input.resources,
+    audience: input.audience ?? undefined,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') ?? 'client';
+    throw new GatehouseError('ERR_REQUEST_INVALID', `${where}: ${issue?.message ?? 'invalid'}`, {
+      status: 400,
     });
   }
 }

@@ -61,7 +61,7 @@ export function loadConfig(source: ConfigSource): ResolvedConfig {
       throw new ConfigError([{ path: '(root)', message: 'expected a mapping of settings' }]);
     }
   }
-  raw = applyEnvOverrides(raw as Record<string, unknown>, env);
+  raw = applyEnvOverrides(raw as Record<string, unknown>, env, kekEnvName(raw));
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(
@@ -106,10 +106,23 @@ export function dottedPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
-function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** The variable named by keys.kek.env in the file holds the KEK itself, not a config override. */
+function kekEnvName(raw: unknown): string | undefined {
+  const keys = (raw as { keys?: { kek?: { env?: unknown } } }).keys;
+  return typeof keys?.kek?.env === 'string' ? keys.kek.env : undefined;
+}
+
+/** Largest list index an override may name; a huge one would build a sparse array to validate. */
+const MAX_OVERRIDE_INDEX = 999;
+
+function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  kekEnv: string | undefined,
+): Record<string, unknown> {
   const out = structuredClone(raw);
   const names = Object.keys(env)
-    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name))
+    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name) && name !== kekEnv)
     .sort();
   for (const name of names) {
     const segments = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
@@ -124,7 +137,16 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv)
     }
     let node: Record<string, unknown> | unknown[] = out;
     segments.forEach((segment, index) => {
-      const key: string | number = /^\d+$/.test(segment) ? Number(segment) : segment;
+      const numeric = /^\d+$/.test(segment);
+      if (Array.isArray(node) !== numeric || (numeric && Number(segment) > MAX_OVERRIDE_INDEX)) {
+        throw new ConfigError([
+          {
+            path: name,
+            message: `"${segment}" cannot index ${Array.isArray(node) ? 'a list (0–999 expected)' : 'a mapping'}`,
+          },
+        ]);
+      }
+      const key: string | number = numeric ? Number(segment) : segment;
       const container = node as Record<string | number, unknown>;
       if (index === segments.length - 1) {
         container[key] = value;

@@ -25,7 +25,7 @@ export class FormBody {
   assertNoRepeats(repeatable: readonly string[] = ['resource']): void {
     for (const [name, list] of this.#values) {
       if (list.length > 1 && !repeatable.includes(name)) {
-        throw new OAuthError('invalid_request', `parameter "${name.slice(0, 64)}" must not be repeated`);
+        throw new OAuthError('invalid_request', `parameter ${printable(name)} must not be repeated`);
       }
     }
   }
@@ -35,7 +35,7 @@ export class FormBody {
     const list = this.#values.get(name);
     if (!list) return undefined;
     if (list.length > 1)
-      throw new OAuthError('invalid_request', `parameter "${name.slice(0, 64)}" must not be repeated`);
+      throw new OAuthError('invalid_request', `parameter ${printable(name)} must not be repeated`);
     return list[0] === '' ? undefined : list[0];
   }
 
@@ -47,11 +47,17 @@ export class FormBody {
   /** Like {@link get} but `invalid_request` when absent. */
   require(name: string): string {
     const value = this.get(name);
-    if (value === undefined) throw new OAuthError('invalid_request', `parameter "${name}" is required`);
+    if (value === undefined)
+      throw new OAuthError('invalid_request', `parameter ${printable(name)} is required`);
     return value;
   }
 
   has(name: string): boolean {
     return this.#values.has(name);
   }
+}
+
+/** A parameter name as it may appear in error_description (RFC 6749 §5.2 charset, no quote or backslash). */
+function printable(name: string): string {
+  return /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(name) ? name : '(unprintable name)';
 }

@@ -15,7 +15,7 @@ import type { KeyManager } from '../keys/key-manager.js';
 /** RFC 9068 media type of a JWT access token's `typ` header. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 /** Prefix of opaque access tokens, so secret scanners and people can recognise them. */
-export const OPAQUE_PREFIX = 'gho_';
+export const OPAQUE_PREFIX = 'gatehouse_at_';
 
 /** The claims of an access token, whichever its format. */
 export interface AccessTokenClaims {
@@ -110,7 +110,9 @@ export class AccessTokens {
 
   /**
    * Reads a token this issuer minted, checking signature and lifetime but not revocation.
-   * Returns undefined for anything unknown, expired, malformed or foreign.
+   * Returns undefined for anything unknown, expired, malformed or foreign. The issuer's own
+   * clock is the authority on its tokens: skew is tolerated on `iat`, never past `exp` (a
+   * revocation entry is dropped at `exp`, so a token must not outlive it).
    */
   async read(token: string): Promise<AccessTokenClaims | undefined> {
     if (token.length > 8192) return undefined;
@@ -133,7 +135,8 @@ export class AccessTokens {
         clockSkewSeconds: this.#options.clockSkew,
         clock: this.#clock,
       });
-      return payload as unknown as AccessTokenClaims;
+      const claims = payload as unknown as AccessTokenClaims;
+      return claims.exp <= epochSeconds(this.#clock) ? undefined : claims;
     } catch (err) {
       if (err instanceof JwtError) return undefined;
       throw err;

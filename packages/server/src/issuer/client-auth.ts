@@ -66,11 +66,10 @@ export async function authenticateClient(
   }
   const client = id.length <= 128 ? await clients.get(id) : undefined;
   if (!secretMatches(secret, client?.secretDigest) || !client) {
-    throw new OAuthError(
-      'invalid_client',
-      'client authentication failed',
-      basic ? { wwwAuthenticate: BASIC_CHALLENGE } : {},
-    );
+    // Every 401 carries a challenge (RFC 9110 §15.5.2), whichever method was tried.
+    throw new OAuthError('invalid_client', 'client authentication failed', {
+      wwwAuthenticate: BASIC_CHALLENGE,
+    });
   }
   return { client, method };
 }

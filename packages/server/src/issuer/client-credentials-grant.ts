@@ -4,13 +4,17 @@ import { OAuthError } from '../http/oauth-error.js';
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
+/** Scopes that grant power over Gatehouse itself: given only when asked for by name. */
+const PRIVILEGED_SCOPE_PREFIX = 'gatehouse:';
+
 /**
  * Parses `scope` (RFC 6749 §3.3) and checks it against what the client may have. An absent
- * scope means every scope the client is allowed, as the client's registered default.
+ * scope means the client's scopes minus the privileged `gatehouse:*` ones, so a bare request
+ * never yields an admin token.
  */
 export function grantedScopes(body: FormBody, client: ClientRecord): string[] {
   const requested = body.get('scope');
-  if (requested === undefined) return [...client.scopes];
+  if (requested === undefined) return client.scopes.filter((s) => !s.startsWith(PRIVILEGED_SCOPE_PREFIX));
   const parts = requested.split(' ');
   if (parts.some((p) => !SCOPE_TOKEN.test(p))) {
     throw new OAuthError('invalid_scope', 'scope must be space-separated scope tokens');
@@ -18,7 +22,8 @@ export function grantedScopes(body: FormBody, client: ClientRecord): string[] {
   const allowed = new Set(client.scopes);
   const denied = parts.filter((p) => !allowed.has(p));
   if (denied.length > 0) {
-    throw new OAuthError('invalid_scope', `the client may not request scope "${denied[0]}"`);
+    // Scope tokens exclude " and \ (checked above), so echoing one keeps error_description in RFC 6749's charset.
+    throw new OAuthError('invalid_scope', `the client may not request scope ${denied[0]}`);
   }
   return [...new Set(parts)];
 }

@@ -5,6 +5,7 @@ import { OAuthError } from '../http/oauth-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from './access-tokens.js';
+import type { ActiveTokens } from './active-tokens.js';
 import { authenticateClient } from './client-auth.js';
 import { grantedAudience, grantedScopes } from './client-credentials-grant.js';
 import { authorizationServerMetadata } from './metadata.js';
@@ -15,9 +16,16 @@ export interface IssuerDeps {
   clients: ClientRegistry;
   keys: KeyManager;
   tokens: AccessTokens;
+  active: ActiveTokens;
   revocations: Revocations;
   metrics: Metrics;
 }
+
+/**
+ * Scope that lets a client (a resource server) introspect tokens issued to other clients.
+ * Without it a client may introspect only its own tokens (RFC 7662 §4: limit who may ask).
+ */
+export const INTROSPECT_SCOPE = 'gatehouse:introspect';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
@@ -59,7 +67,7 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
     if (grantType !== 'client_credentials') {
       throw new OAuthError(
         'unsupported_grant_type',
-        `grant_type "${grantType.slice(0, 64)}" is not supported`,
+        'this grant_type is not supported; use client_credentials',
       );
     }
     if (!client.grantTypes.includes('client_credentials')) {
@@ -84,14 +92,15 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
 
   app.post('/oauth2/introspect', async (request, reply) => {
     const body = formOf(request);
-    await authenticate(request, body, deps);
+    const { client: caller } = await authenticate(request, body, deps);
     const token = body.require('token');
-    const claims = await deps.tokens.read(token);
-    const active = claims !== undefined && !(await deps.revocations.isRevoked(claims.jti));
-    deps.metrics.introspections.inc({ active: String(active) });
+    const live = await deps.active.check(token);
+    const allowed =
+      live !== undefined && (live.client.id === caller.id || caller.scopes.includes(INTROSPECT_SCOPE));
+    deps.metrics.introspections.inc({ active: String(allowed) });
     reply.headers(NO_STORE);
-    if (!active || !claims) return { active: false };
-    return { active: true, token_type: 'Bearer', ...claims };
+    if (!allowed || !live) return { active: false };
+    return { active: true, token_type: 'Bearer', ...live.claims };
   });
 
   app.post('/oauth2/revoke', async (request, reply) => {

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 
 export const TOKEN_REVOKED_TOPIC = 'token.revoked';
 
+/** Bound of the local map: past it the oldest entries go, and the store answers for them. */
+const LOCAL_ENTRIES = 100_000;
+
 /**
  * Revoked token ids. The durable store is the truth and is written before a revocation is
  * acknowledged; a local map answers repeat checks without a round trip, and the bus tells the
@@ -27,7 +30,7 @@ export class Revocations {
   async start(): Promise<void> {
     this.#unsubscribe = await this.#bus.subscribe(TOKEN_REVOKED_TOPIC, (message) => {
       if (typeof message.jti === 'string' && typeof message.exp === 'number')
-        this.#local.set(message.jti, message.exp);
+        this.#remember(message.jti, message.exp);
     });
     this.#sweep = setInterval(() => this.#purge(), 60_000);
     this.#sweep.unref();
@@ -41,7 +44,7 @@ export class Revocations {
   /** Revokes a token id until `exp`; durable before it resolves, then announced. */
   async revoke(jti: string, exp: number): Promise<void> {
     await this.#store.tokens.revoke({ jti, exp, revokedAt: epochSeconds(this.#clock) });
-    this.#local.set(jti, exp);
+    this.#remember(jti, exp);
     await this.#bus.publish(TOKEN_REVOKED_TOPIC, { jti, exp }).catch((err: unknown) => {
       this.#logger.warn({ err }, 'could not publish revocation; other instances read it from the store');
     });
@@ -50,6 +53,14 @@ export class Revocations {
   async isRevoked(jti: string): Promise<boolean> {
     if (this.#local.has(jti)) return true;
     return this.#store.tokens.isRevoked(jti);
+  }
+
+  #remember(jti: string, exp: number): void {
+    if (this.#local.size >= LOCAL_ENTRIES) {
+      const oldest = this.#local.keys().next();
+      if (!oldest.done) this.#local.delete(oldest.value);
+    }
+    this.#local.set(jti, exp);
   }
 
   #purge(): void {

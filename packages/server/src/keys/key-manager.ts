@@ -69,6 +69,7 @@ export class KeyManager {
   #jwksJson = '{"keys":[]}';
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
+  #createdFirstKey = false;
 
   constructor(deps: KeyManagerDeps, options: KeyManagerOptions) {
     this.#deps = deps;
@@ -81,6 +82,7 @@ export class KeyManager {
     if (!this.#signer) {
       await this.#insertNewKey(0);
       await this.reload();
+      this.#createdFirstKey = true;
     }
     this.#unsubscribe = await this.#deps.bus.subscribe(KEY_ROTATED_TOPIC, () => {
       this.reload().catch((err: unknown) =>
@@ -89,13 +91,18 @@ export class KeyManager {
     });
     this.#timer = setInterval(() => {
       this.reload().catch((err: unknown) => this.#deps.logger.warn({ err }, 'periodic key reload failed'));
-    }, this.#options.reloadIntervalMs ?? 30_000);
+    }, this.#reloadIntervalSeconds() * 1000);
     this.#timer.unref();
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     await this.#unsubscribe?.();
+  }
+
+  /** True when this start found no key and made the first one: a brand-new installation. */
+  get createdFirstKey(): boolean {
+    return this.#createdFirstKey;
   }
 
   /** True once a signing key is loaded (readiness). */
@@ -209,9 +216,15 @@ export class KeyManager {
         record,
         state: 'retired' as const,
         retiredAt: successor.activatesAt,
-        expiresAt: successor.activatesAt + this.#options.retention,
+        // An instance may keep signing with this key until its next reload, so those tokens
+        // must still find the key published for their whole lifetime.
+        expiresAt: successor.activatesAt + this.#options.retention + this.#reloadIntervalSeconds(),
       };
     });
+  }
+
+  #reloadIntervalSeconds(): number {
+    return Math.ceil((this.#options.reloadIntervalMs ?? 30_000) / 1000);
   }
 
   #recompute(): void {
@@ -231,7 +244,9 @@ export class KeyManager {
     const now = epochSeconds(this.#deps.clock);
     // A new key always activates after every existing one, so "latest activated signs" holds
     // even for an emergency rotation in the same second as the previous one.
-    const latest = Math.max(-1, ...this.#keys.map((k) => k.record.activatesAt));
+    // Only keys already signing count: an emergency rotation (delay 0) must not queue behind a
+    // key scheduled for later.
+    const latest = Math.max(-1, ...this.#keys.map((k) => k.record.activatesAt).filter((t) => t <= now));
     const activatesAt = Math.max(now + activationDelay, latest + 1);
     const { signingKey, publicJwk } = generateSigningKey(this.#options.algorithm);
     await this.#deps.store.keys.insert({

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createCipheriv, createDecipheriv, createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
 import { GatehouseError } from '@gatehouse/core';
@@ -82,11 +82,7 @@ export function loadKek(
   source: KekSource | undefined,
   defaultFile: string,
   env: NodeJS.ProcessEnv = process.env,
-): {
-  kek: Buffer;
-  created: boolean;
-  where: string;
-} {
+): { kek: Buffer; created: boolean; where: string; looseFileMode: boolean } {
   if (source?.source === 'env') {
     const value = env[source.env];
     if (!value)
@@ -94,11 +90,17 @@ export function loadKek(
         'ERR_KEY_INVALID',
         `environment variable ${source.env} (keys.kek.env) is not set`,
       );
-    return { kek: parseKek(value, source.env), created: false, where: `env ${source.env}` };
+    return {
+      kek: parseKek(value, source.env),
+      created: false,
+      where: `env ${source.env}`,
+      looseFileMode: false,
+    };
   }
   const path = source?.path ?? defaultFile;
   if (existsSync(path)) {
-    return { kek: parseKek(readFileSync(path, 'utf8'), path), created: false, where: path };
+    const looseFileMode = (statSync(path).mode & 0o077) !== 0;
+    return { kek: parseKek(readFileSync(path, 'utf8'), path), created: false, where: path, looseFileMode };
   }
   if (source)
     throw new GatehouseError(
@@ -109,5 +111,5 @@ export function loadKek(
   const kek = randomBytes(32);
   writeFileSync(path, `${kek.toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(path, 0o600);
-  return { kek, created: true, where: path };
+  return { kek, created: true, where: path, looseFileMode: false };
 }

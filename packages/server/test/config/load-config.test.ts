@@ -121,3 +121,31 @@ test('`gatehouse config check` exits 0 for a good file and 2 naming the bad key'
   assert.equal(await main(['config', 'check', file('bad.yaml', 'keys:\n  algorithm: HS256\n')], io), 2);
   assert.match(lines.join('\n'), /keys\.algorithm/);
 });
+
+test('override list indexes are bounded and must index a list', () => {
+  const huge = issuesOf(() =>
+    loadConfig({ file: null, env: { GATEHOUSE_CLIENTS__4000000000__ID: 'x' }, cwd: dir }),
+  );
+  assert.equal(huge[0]?.path, 'GATEHOUSE_CLIENTS__4000000000__ID');
+  const mapping = file('mapping.yaml', 'server:\n  port: 8081\n');
+  const notList = issuesOf(() => loadConfig({ file: mapping, env: { GATEHOUSE_SERVER__0: 'x' } }));
+  assert.match(notList[0]?.message ?? '', /cannot index a mapping/);
+});
+
+test('the variable named by keys.kek.env is the KEK, not an override', () => {
+  const file = join(dir, 'kek-env.yaml');
+  writeFileSync(file, 'keys:\n  kek: { source: env, env: GATEHOUSE_MY_KEK }\n');
+  const config = loadConfig({ file, env: { GATEHOUSE_MY_KEK: 'ab'.repeat(32) }, cwd: dir });
+  assert.equal(config.keys.kek?.source, 'env');
+});
+
+test('an issuer with a path is refused: endpoints are served at the root', () => {
+  const issues = issuesOf(() =>
+    loadConfig({ file: null, env: { GATEHOUSE_ISSUER: 'https://id.example/tenant' }, cwd: dir }),
+  );
+  assert.equal(issues[0]?.path, 'issuer');
+  assert.equal(
+    loadConfig({ file: null, env: { GATEHOUSE_ISSUER: 'https://id.example' }, cwd: dir }).issuer,
+    'https://id.example',
+  );
+});

@@ -25,7 +25,7 @@ function configWith(storage: Record<string, unknown> | undefined): Record<string
       {
         id: 'orders',
         secret_digest: digestSecret(SECRETS.orders),
-        scopes: ['orders:read', 'orders:write'],
+        scopes: ['orders:read', 'orders:write', 'gatehouse:introspect'],
         resources: ['https://inventory.internal', 'https://payments.internal'],
       },
       {
@@ -63,7 +63,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       for (const secret of Object.values(SECRETS))
         assert.ok(!output.includes(secret), 'no client secret in logs');
       assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/.test(output), 'no JWT in logs');
-      assert.ok(!output.includes('gho_'), 'no opaque token in logs');
+      assert.ok(!output.includes('gatehouse_at_'), 'no opaque token in logs');
     });
 
     const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
@@ -87,9 +87,13 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       return line ? Number(line.split(' ')[1]) : 0;
     };
     const adminToken = async () => {
-      const res = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
-        authorization: basic('admin', SECRETS.admin),
-      });
+      const res = await post(
+        '/oauth2/token',
+        form({ grant_type: 'client_credentials', scope: 'gatehouse:admin' }),
+        {
+          authorization: basic('admin', SECRETS.admin),
+        },
+      );
       return res.json.access_token as string;
     };
 
@@ -179,13 +183,17 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       });
       assert.equal(res.status, 200);
       const token = res.json.access_token as string;
-      assert.match(token, /^gho_[\w-]{43}$/);
+      assert.match(token, /^gatehouse_at_[\w-]{43}$/);
       if (name === 'embedded')
         assert.ok(existsSync(join(gh.dataDir, 'gatehouse.db')), 'embedded database file exists');
       for (const file of ['gatehouse.db', 'gatehouse.db-wal']) {
         const path = join(gh.dataDir, file);
         if (existsSync(path))
-          assert.equal(readFileSync(path).includes(token.slice(4)), false, `${file} holds no token text`);
+          assert.equal(
+            readFileSync(path).includes(token.slice('gatehouse_at_'.length)),
+            false,
+            `${file} holds no token text`,
+          );
       }
       const introspect = () =>
         post('/oauth2/introspect', form({ token }), { authorization: basic('orders', SECRETS.orders) });
@@ -255,6 +263,42 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
         authorization: basic(id, body.client_secret),
       });
       assert.equal(gone.status, 401);
+      const afterDelete = await post(
+        '/oauth2/introspect',
+        form({ token: next.json.access_token as string }),
+        {
+          authorization: basic('orders', SECRETS.orders),
+        },
+      );
+      assert.deepEqual(afterDelete.json, { active: false }, "a deleted client's tokens end with it");
+    });
+
+    test("privileged scopes only by name; introspection of others' tokens needs gatehouse:introspect", async () => {
+      const bare = await post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+        authorization: basic('admin', SECRETS.admin),
+      });
+      assert.equal(bare.status, 200);
+      assert.equal(bare.json.scope, undefined, 'a bare request never yields gatehouse:admin');
+      const adminList = await request(`${base}/admin/v1/clients`, {
+        headers: { authorization: `Bearer ${bare.json.access_token as string}` },
+      });
+      assert.equal(adminList.statusCode, 403);
+      await adminList.body.dump();
+
+      const ordersToken = (
+        await post('/oauth2/token', form({ grant_type: 'client_credentials', scope: 'orders:read' }), {
+          authorization: basic('orders', SECRETS.orders),
+        })
+      ).json.access_token as string;
+      // reports has no introspect scope: it may introspect its own tokens only
+      const foreign = await post('/oauth2/introspect', form({ token: ordersToken }), {
+        authorization: basic('reports', SECRETS.reports),
+      });
+      assert.deepEqual(foreign.json, { active: false });
+      const own = await post('/oauth2/introspect', form({ token: ordersToken }), {
+        authorization: basic('orders', SECRETS.orders),
+      });
+      assert.equal(own.json.active, true);
     });
 
     describe('bad input: exact answer, no state change, never 5xx', () => {
@@ -345,6 +389,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
             ),
           status: 401,
           error: 'invalid_client',
+          basic: true,
         },
         {
           title: 'two client authentication methods at once',
@@ -484,6 +529,11 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
             code: 'ERR_AUTH_REQUIRED',
           },
           {
+            res: await call('GET', '/clients', undefined, { authorization: basic('admin', SECRETS.admin) }),
+            status: 400,
+            code: 'ERR_REQUEST_INVALID',
+          },
+          {
             res: await call('GET', '/clients', undefined, { authorization: `Bearer ${nonAdmin}` }),
             status: 403,
             code: 'ERR_FORBIDDEN',
@@ -543,7 +593,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
           assert.match(String(a.res.type), /application\/problem\+json/, `attempt ${i}`);
           assert.equal(typeof a.res.json.detail, 'string');
         }
-        assert.match(String(attempts[2]?.res.headers['www-authenticate']), /insufficient_scope/);
+        assert.match(String(attempts[3]?.res.headers['www-authenticate']), /insufficient_scope/);
         assert.equal((await list()).clients.length, countBefore);
       });
     });

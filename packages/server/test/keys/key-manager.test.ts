@@ -14,6 +14,8 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const logger = pino({ level: 'silent' });
 const RETENTION = 900 + 60;
+/** Retired keys also stay through one reload interval (default 30 s). */
+const KEPT = RETENTION + 30;
 
 async function setup(name: string, clock: ManualClock, hub = createMemoryBusHub()) {
   const store = createEmbeddedStore({ path: join(dir, `${name}.db`) });
@@ -65,12 +67,12 @@ test('rotation publishes the next key first, switches after the delay, retires t
   const states = Object.fromEntries(keys.list().map((k) => [k.kid, k.state]));
   assert.deepEqual(states, { [first.kid]: 'retired', [next.kid]: 'active' });
   const retired = keys.list().find((k) => k.kid === first.kid);
-  assert.equal(retired?.expires_at, 1_800_000_600 + RETENTION);
+  assert.equal(retired?.expires_at, 1_800_000_600 + KEPT);
   // tokens signed by the retired key still verify while it is published
   const opts = { issuer: 'i', audience: 'a', typ: 'at+jwt', maxLifetimeSeconds: 900, clock };
   assert.equal(verifyJwt(oldToken, keys.verificationKeys(), opts).payload.iss, 'i');
 
-  clock.advance(RETENTION * 1000);
+  clock.advance(KEPT * 1000);
   await keys.reload();
   assert.deepEqual(
     keys.list().map((k) => k.kid),
@@ -78,6 +80,21 @@ test('rotation publishes the next key first, switches after the delay, retires t
     'removed once every token it signed has expired',
   );
   assert.equal((await store.keys.list()).length, 1);
+  await keys.stop();
+  await store.close();
+});
+
+test('an emergency rotation (delay 0) signs at once even while another key is scheduled', async () => {
+  const clock = new ManualClock(1_800_000_000_000);
+  const { store, make } = await setup('emergency', clock);
+  const keys = make();
+  await keys.start();
+  clock.advance(5_000);
+  const scheduled = await keys.rotate();
+  assert.equal(scheduled.state, 'next');
+  const emergency = await keys.rotate(0);
+  assert.equal(emergency.state, 'active');
+  assert.equal(keys.signingKey().kid, emergency.kid);
   await keys.stop();
   await store.close();
 });
