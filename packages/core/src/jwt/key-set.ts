@@ -1,5 +1,5 @@
 import { GatehouseError } from '../errors.js';
-import { KID_PATTERN } from './internal/algorithms.js';
+import { KID_PATTERN, KID_SYNTAX } from './internal/algorithms.js';
 import { preparedVerificationKey } from './internal/prepared-key.js';
 import { isJsonObject } from './internal/strict-json.js';
 import type { KeyResolver, VerificationKey } from './types.js';
@@ -57,7 +57,7 @@ export class KeySet implements KeyResolver {
     return new KeySet(
       keys.map((candidate) => {
         if (typeof candidate?.kid !== 'string' || !KID_PATTERN.test(candidate.kid)) {
-          throw new GatehouseError('ERR_KEY_INVALID', 'kid is required and must match [A-Za-z0-9._-]{1,128}');
+          throw new GatehouseError('ERR_KEY_INVALID', `kid is required and must be ${KID_SYNTAX}`);
         }
         // A frozen copy: nobody can re-pin the algorithm after the check.
         const key: VerificationKey = Object.freeze({

@@ -1,5 +1,5 @@
 import { sign } from 'node:crypto';
-import { KID_PATTERN } from './internal/algorithms.js';
+import { KID_PATTERN, KID_SYNTAX } from './internal/algorithms.js';
 import { type PreparedKey, prepareKey } from './internal/prepared-key.js';
 import type { SigningKey } from './types.js';
 
@@ -8,6 +8,8 @@ const RESERVED_HEADERS = ['alg', 'kid', 'crit', 'jwk', 'jku', 'x5u', 'x5c'] as c
 
 /** Prepared form of each signing key object, checked on first use. */
 const prepared = new WeakMap<SigningKey, PreparedKey>();
+/** Encoded `{alg, kid, typ}` headers per prepared key (one prepared key per SigningKey and kid). */
+const typOnlyHeaders = new WeakMap<PreparedKey, Map<string, string>>();
 
 /**
  * Signs a JWT synchronously with node:crypto. Sets `alg` and `kid` from the key; ES256 signatures
@@ -68,10 +70,32 @@ function prepareSigning(
     throw new TypeError('payload must be a plain object');
   }
   const prep = preparedSigningKey(key);
-  return {
-    signingInput: `${encodeJson({ alg: prep.alg, kid: key.kid, ...header })}.${encodeJson(payload)}`,
-    prep,
-  };
+  return { signingInput: `${encodedHeader(prep, key.kid, header)}.${encodeJson(payload)}`, prep };
+}
+
+/**
+ * The encoded header, memoised per key for the common header that is only `typ` (every access
+ * token): one JSON.stringify + base64url less per token on the issuance hot path.
+ */
+function encodedHeader(
+  prep: PreparedKey,
+  kid: string,
+  header: { typ: string } & Record<string, unknown>,
+): string {
+  const keys = Object.keys(header);
+  if (keys.length !== 1) return encodeJson({ alg: prep.alg, kid, ...header });
+  let cached = typOnlyHeaders.get(prep);
+  if (cached === undefined) {
+    cached = new Map();
+    typOnlyHeaders.set(prep, cached);
+  }
+  const cacheKey = `${kid}\u0000${header.typ}`;
+  let encoded = cached.get(cacheKey);
+  if (encoded === undefined) {
+    encoded = encodeJson({ alg: prep.alg, kid, typ: header.typ });
+    if (cached.size < 16) cached.set(cacheKey, encoded);
+  }
+  return encoded;
 }
 
 function encodeJson(value: object): string {
@@ -81,7 +105,7 @@ function encodeJson(value: object): string {
 function preparedSigningKey(key: SigningKey): PreparedKey {
   // Checked on every call: a token our own verifier would refuse must never be minted.
   if (typeof key?.kid !== 'string' || !KID_PATTERN.test(key.kid)) {
-    throw new TypeError('signing kid must match [A-Za-z0-9._-]{1,128}');
+    throw new TypeError(`signing kid must be ${KID_SYNTAX}`);
   }
   const hit = prepared.get(key);
   if (hit !== undefined && hit.alg === key.alg && hit.key === key.privateKey) return hit;

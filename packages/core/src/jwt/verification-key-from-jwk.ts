@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
-import { EDWARDS_CURVES, isJwsAlgorithm, KID_PATTERN, specOf } from './internal/algorithms.js';
+import { EDWARDS_CURVES, isJwsAlgorithm, KID_PATTERN, KID_SYNTAX, specOf } from './internal/algorithms.js';
 import { decodeCanonicalBase64url } from './internal/base64url.js';
 import { preparedVerificationKey } from './internal/prepared-key.js';
 import { isJsonObject } from './internal/strict-json.js';
@@ -22,7 +22,7 @@ const weak = (kid: string, message: string) =>
  *
  * Refuses (GatehouseError ERR_KEY_WEAK): symmetric `oct` keys of any size, RSA below 2048 bits,
  * RSA exponent 1 or even, RSA moduli with small factors or the ROCA fingerprint.
- * Refuses (ERR_KEY_INVALID): missing or non-`[A-Za-z0-9._-]{1,128}` `kid`, missing or unsupported
+ * Refuses (ERR_KEY_INVALID): missing or `kid` outside KID_PATTERN, missing or unsupported
  * `alg`, `alg`/`kty`/`crv` mismatch, unsupported curve, `use` other than `sig`, `key_ops` without
  * `verify`, any private member, non-canonical base64url or wrong-length members, points off the curve.
  *
@@ -36,7 +36,7 @@ export function verificationKeyFromJwk(jwk: unknown): VerificationKey {
   if (!isJsonObject(jwk)) throw new GatehouseError('ERR_KEY_INVALID', 'JWK must be a JSON object');
   const { kid, alg, kty, use, key_ops: keyOps } = jwk;
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) {
-    throw new GatehouseError('ERR_KEY_INVALID', 'JWK kid is required and must match [A-Za-z0-9._-]{1,128}');
+    throw new GatehouseError('ERR_KEY_INVALID', `JWK kid is required and must be ${KID_SYNTAX}`);
   }
   if (kty === 'oct') {
     const bytes = typeof jwk.k === 'string' ? Buffer.from(jwk.k, 'base64url').length : 0;

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { verify } from 'node:crypto';
 import { JwtError } from '../errors.js';
-import { isJwsAlgorithm, KID_PATTERN } from './internal/algorithms.js';
+import { isJwsAlgorithm, KID_PATTERN, KID_SYNTAX } from './internal/algorithms.js';
 import { decodeCanonicalBase64url } from './internal/base64url.js';
 import { type PreparedKey, preparedVerificationKey } from './internal/prepared-key.js';
 import { isJsonObject, parseStrictJson } from './internal/strict-json.js';
@@ -155,7 +155,7 @@ function checkHeader(header: Record<string, unknown>): JwtHeader {
     throw new JwtError('ERR_JWT_ALG_NOT_ALLOWED', 'alg is not an accepted algorithm');
   }
   if (typeof header.kid !== 'string' || !KID_PATTERN.test(header.kid)) {
-    throw new JwtError('ERR_JWT_KID_INVALID', 'kid header is required and must match [A-Za-z0-9._-]{1,128}');
+    throw new JwtError('ERR_JWT_KID_INVALID', `kid header is required and must be ${KID_SYNTAX}`);
   }
   return deepFreeze(header) as JwtHeader;
 }

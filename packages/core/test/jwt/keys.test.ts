@@ -215,7 +215,11 @@ describe('KeySet / verificationKeyFromJwk', () => {
 
   it('refuses a missing or unusable kid', () => {
     throwsKey(() => verificationKeyFromJwk({ ...ec, kid: undefined }), 'ERR_KEY_INVALID', /kid/);
-    for (const kid of ['', 'a/b', 'bilbo.baggins@hobbiton.example', 7]) {
+    assert.equal(
+      verificationKeyFromJwk({ ...ec, kid: 'bilbo.baggins@hobbiton.example' }).kid,
+      'bilbo.baggins@hobbiton.example',
+    );
+    for (const kid of ['', 'a/b', 'a\\b', "k'", 'k;', 'k k', 7]) {
       throwsKey(() => verificationKeyFromJwk({ ...ec, kid }), 'ERR_KEY_INVALID', /kid/);
     }
   });

@@ -29,6 +29,18 @@ export const INTROSPECT_SCOPE = 'gatehouse:introspect';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
+/** RFC 6749 §5.1 success body; a schema lets Fastify serialize it without generic JSON.stringify. */
+const tokenResponseSchema = {
+  type: 'object',
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string' },
+    expires_in: { type: 'integer' },
+    scope: { type: 'string' },
+  },
+  required: ['access_token', 'token_type', 'expires_in'],
+} as const;
+
 /** The form body, or `invalid_request` when the request was not form-encoded. */
 function formOf(request: FastifyRequest): FormBody {
   if (request.body instanceof FormBody) {
@@ -60,35 +72,39 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
       .send(deps.keys.jwksJson()),
   );
 
-  app.post('/oauth2/token', async (request, reply) => {
-    const body = formOf(request);
-    const grantType = body.require('grant_type');
-    const { client } = await authenticate(request, body, deps);
-    if (grantType !== 'client_credentials') {
-      throw new OAuthError(
-        'unsupported_grant_type',
-        'this grant_type is not supported; use client_credentials',
+  app.post(
+    '/oauth2/token',
+    { schema: { response: { 200: tokenResponseSchema } } },
+    async (request, reply) => {
+      const body = formOf(request);
+      const grantType = body.require('grant_type');
+      const { client } = await authenticate(request, body, deps);
+      if (grantType !== 'client_credentials') {
+        throw new OAuthError(
+          'unsupported_grant_type',
+          'this grant_type is not supported; use client_credentials',
+        );
+      }
+      if (!client.grantTypes.includes('client_credentials')) {
+        throw new OAuthError('unauthorized_client', 'the client may not use the client_credentials grant');
+      }
+      const scope = grantedScopes(body, client);
+      const audience = grantedAudience(body, client, deps.issuer);
+      const issued = await deps.tokens.issue({ client, sub: client.id, scope, audience });
+      deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
+      request.log.info(
+        { client_id: client.id, jti: issued.claims.jti, format: issued.format },
+        'access token issued',
       );
-    }
-    if (!client.grantTypes.includes('client_credentials')) {
-      throw new OAuthError('unauthorized_client', 'the client may not use the client_credentials grant');
-    }
-    const scope = grantedScopes(body, client);
-    const audience = grantedAudience(body, client, deps.issuer);
-    const issued = await deps.tokens.issue({ client, sub: client.id, scope, audience });
-    deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
-    request.log.info(
-      { client_id: client.id, jti: issued.claims.jti, format: issued.format },
-      'access token issued',
-    );
-    const response: Record<string, unknown> = {
-      access_token: issued.token,
-      token_type: 'Bearer',
-      expires_in: issued.expiresIn,
-    };
-    if (issued.claims.scope) response.scope = issued.claims.scope;
-    return reply.headers(NO_STORE).send(response);
-  });
+      const response: Record<string, unknown> = {
+        access_token: issued.token,
+        token_type: 'Bearer',
+        expires_in: issued.expiresIn,
+      };
+      if (issued.claims.scope) response.scope = issued.claims.scope;
+      return reply.headers(NO_STORE).send(response);
+    },
+  );
 
   app.post('/oauth2/introspect', async (request, reply) => {
     const body = formOf(request);

@@ -56,7 +56,12 @@ export function specOf(alg: JwsAlgorithm): AlgorithmSpec {
 }
 
 /**
- * The only `kid` syntax we accept: an exact-lookup token, never a path, URL or query fragment.
+ * The only `kid` syntax we accept: an exact-lookup token, never a path, URL, query or SQL
+ * fragment. No `/`, `\\`, quotes, `;`, spaces or controls; `@ + = : ~` are allowed because real
+ * issuers use them (RFC 7520's "bilbo.baggins@hobbiton.example", base64 thumbprints with `=`).
  * Anchored and bounded so it cannot backtrack.
  */
-export const KID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+export const KID_PATTERN = /^[A-Za-z0-9._~@+=:-]{1,128}$/;
+
+/** {@link KID_PATTERN} as people read it, for error messages. */
+export const KID_SYNTAX = '1–128 of A–Z a–z 0–9 . _ ~ @ + = : -';
