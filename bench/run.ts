@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: Gatehouse vs oidc-provider (client_credentials issuance, introspection) over
- * HTTP on 127.0.0.1, plus the in-process verify path; writes bench/RESULTS.md.
+ * HTTP on 127.0.0.1, with a bare node:http token endpoint as the issuance ceiling, plus the
+ * in-process verify path; writes bench/RESULTS.md.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (2), BENCH_ROUNDS (2), BENCH_RETRIES (2), BENCH_CONNECTIONS (32),
  * BENCH_MAX_REQUESTS, BENCH_VERIFY_ROUND (0.5 s), BENCH_VERIFY_ROUNDS (5),
@@ -23,6 +24,7 @@ import { summariseProfile } from './lib/profile.js';
 import {
   type Goal,
   goalsTable,
+  headroomLine,
   httpTable,
   type ProfileRun,
   type Report,
@@ -32,6 +34,8 @@ import {
 } from './lib/report.js';
 import {
   assertActive,
+  assertBaselineIssues,
+  BASELINE,
   basicAuth,
   fetchToken,
   INTROSPECT_PATH,
@@ -40,6 +44,7 @@ import {
   OPAQUE_CLIENT,
   ROOT,
   type ServerName,
+  startBareNodeHttp,
   startServer,
   TOKEN_BODY,
   TOKEN_PATH,
@@ -81,24 +86,29 @@ async function preflight(server: ServerProcess, name: ServerName, secret: string
   return opaque;
 }
 
+const FORM = 'application/x-www-form-urlencoded';
+
+function tokenTarget(server: ServerProcess, name: string, secret: string): LoadTarget {
+  return {
+    label: `${name} token`,
+    url: server.baseUrl + TOKEN_PATH,
+    headers: { authorization: basicAuth(JWT_CLIENT, secret), 'content-type': FORM },
+    body: TOKEN_BODY,
+  };
+}
+
 function targets(
   server: ServerProcess,
   name: ServerName,
   secret: string,
   opaque: string,
 ): Record<Scenario, LoadTarget> {
-  const form = 'application/x-www-form-urlencoded';
   return {
-    token: {
-      label: `${name} token`,
-      url: server.baseUrl + TOKEN_PATH,
-      headers: { authorization: basicAuth(JWT_CLIENT, secret), 'content-type': form },
-      body: TOKEN_BODY,
-    },
+    token: tokenTarget(server, name, secret),
     introspect: {
       label: `${name} introspect`,
       url: server.baseUrl + INTROSPECT_PATH,
-      headers: { authorization: basicAuth(OPAQUE_CLIENT, secret), 'content-type': form },
+      headers: { authorization: basicAuth(OPAQUE_CLIENT, secret), 'content-type': FORM },
       body: `token=${encodeURIComponent(opaque)}`,
     },
   };
@@ -135,6 +145,22 @@ async function benchServer(name: ServerName): Promise<Record<Scenario, LoadFigur
   } finally {
     const code = await server.stop();
     log(`== ${name}: stopped (${code})`);
+  }
+}
+
+/** Starts the bare node:http baseline, checks it issues real tokens, loads issuance, stops it. */
+async function benchBaseline(): Promise<LoadFigures> {
+  const secret = newSecret();
+  log(`== ${BASELINE}: starting`);
+  const server = await startBareNodeHttp({ secret });
+  try {
+    await assertBaselineIssues(server, secret);
+    const token = await measureClean(tokenTarget(server, BASELINE, secret), server.pid);
+    await assertBaselineIssues(server, secret);
+    return token;
+  } finally {
+    const code = await server.stop();
+    log(`== ${BASELINE}: stopped (${code})`);
   }
 }
 
@@ -185,12 +211,15 @@ async function main(): Promise<void> {
   for (const alg of ALGS) verify.push(await benchVerify(alg, settings));
 
   const runs: Record<ServerName, Record<Scenario, LoadFigures>[]> = { gatehouse: [], 'oidc-provider': [] };
+  const baselineRuns: LoadFigures[] = [];
+  // ABBA over three servers (A B C, C B A, ...), one at a time, so drift in machine speed hits all alike.
+  const forward: (ServerName | typeof BASELINE)[] = ['gatehouse', 'oidc-provider', BASELINE];
   for (let round = 0; round < settings.rounds; round++) {
-    const order: ServerName[] =
-      round % 2 === 0 ? ['gatehouse', 'oidc-provider'] : ['oidc-provider', 'gatehouse'];
+    const order = round % 2 === 0 ? forward : [...forward].reverse();
     for (const name of order) {
       log(`\n== round ${round + 1}/${settings.rounds}: ${name}`);
-      runs[name].push(await benchServer(name));
+      if (name === BASELINE) baselineRuns.push(await benchBaseline());
+      else runs[name].push(await benchServer(name));
     }
   }
   const combined = (name: ServerName, scenario: Scenario) =>
@@ -202,6 +231,7 @@ async function main(): Promise<void> {
       peer: combined('oidc-provider', 'introspect'),
     },
   };
+  const baseline = combineRounds(baselineRuns);
 
   const es256 = verify.find((v) => v.alg === 'ES256')!;
   const goal = (name: string, measured: number, target: number, scenario?: Scenario): Goal => ({
@@ -244,6 +274,7 @@ async function main(): Promise<void> {
     command: commandLine(),
     settings,
     http,
+    baseline,
     verify,
     goals,
     profiles,
@@ -251,7 +282,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(RESULTS_FILE, renderMarkdown(report));
   process.stdout.write(
-    `\n${goalsTable(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
+    `\n${goalsTable(report)}\n\n${headroomLine(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
   );
 }
 

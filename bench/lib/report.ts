@@ -36,6 +36,8 @@ export interface Report {
   command: string;
   settings: Settings;
   http: Record<Scenario, { gatehouse: LoadFigures; peer: LoadFigures }>;
+  /** Issuance on bench/peers/bare-node-http.ts: the ceiling for any Node token endpoint here. */
+  baseline: LoadFigures;
   verify: VerifyFigures[];
   goals: Goal[];
   profiles: ProfileRun[];
@@ -68,6 +70,18 @@ function table(head: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+const pct = (n: number) => `${n.toFixed(0)} %`;
+
+/** Informational, not a goal: how close Gatehouse issuance is to the bare node:http ceiling. */
+export function headroomLine(report: Report): string {
+  const { gatehouse, peer } = report.http.token;
+  const ceiling = report.baseline.reqPerSec;
+  return (
+    `Issuance headroom: Gatehouse at ${pct((100 * gatehouse.reqPerSec) / ceiling)} of the bare node:http ceiling; ` +
+    `3 × oidc-provider would be ${pct((300 * peer.reqPerSec) / ceiling)} of that ceiling`
+  );
+}
+
 /** The headline table: figures, ratios and goals. Printed and written to RESULTS.md. */
 export function goalsTable(report: Report): string {
   return table(
@@ -81,15 +95,22 @@ export function goalsTable(report: Report): string {
   );
 }
 
+/** The servers measured in a scenario, as table labels: the bare node:http baseline issues only. */
+function serversOf(report: Report, scenario: Scenario): [string, LoadFigures][] {
+  const { gatehouse, peer } = report.http[scenario];
+  return [
+    ['Gatehouse', gatehouse],
+    ['oidc-provider', peer],
+    ...(scenario === 'token' ? [['bare node:http', report.baseline] as [string, LoadFigures]] : []),
+  ];
+}
+
 export function httpTable(report: Report): string {
   const rows: string[][] = [];
   const perCpu = (f: LoadFigures) => f.reqPerSec / f.serverCores;
   for (const scenario of ['token', 'introspect'] as const) {
     const { gatehouse, peer } = report.http[scenario];
-    for (const [name, f] of [
-      ['Gatehouse', gatehouse],
-      ['oidc-provider', peer],
-    ] as const) {
+    for (const [name, f] of serversOf(report, scenario)) {
       rows.push([
         SCENARIO_TITLES[scenario],
         name,
@@ -106,19 +127,23 @@ export function httpTable(report: Report): string {
         String(f.non2xx),
       ]);
     }
-    const blank = ['', '', '', ''];
-    rows.push([
+    const ratioRow = (label: string, other: LoadFigures) => [
       SCENARIO_TITLES[scenario],
-      '**Gatehouse / oidc-provider**',
-      `**${ratio(gatehouse.reqPerSec / peer.reqPerSec)}**`,
-      ...blank,
-      '',
-      ratio(perCpu(gatehouse) / perCpu(peer)),
+      `**${label}**`,
+      `**${ratio(gatehouse.reqPerSec / other.reqPerSec)}**`,
       '',
       '',
       '',
       '',
-    ]);
+      '',
+      ratio(perCpu(gatehouse) / perCpu(other)),
+      '',
+      '',
+      '',
+      '',
+    ];
+    rows.push(ratioRow('Gatehouse / oidc-provider', peer));
+    if (scenario === 'token') rows.push(ratioRow('Gatehouse / bare node:http', report.baseline));
   }
   return table(
     [
@@ -212,10 +237,7 @@ function profileSection(run: ProfileRun): string {
 function measurementNotes(report: Report): string[] {
   const notes: string[] = [];
   for (const scenario of ['token', 'introspect'] as const) {
-    for (const [name, f] of [
-      ['Gatehouse', report.http[scenario].gatehouse],
-      ['oidc-provider', report.http[scenario].peer],
-    ] as const) {
+    for (const [name, f] of serversOf(report, scenario)) {
       const other = otherCores(f);
       if (other > CONTENDED_CORES) {
         notes.push(
@@ -227,11 +249,16 @@ function measurementNotes(report: Report): string[] {
       if (f.serverCores > 1.05) {
         notes.push(
           `- ${name}, ${SCENARIO_TITLES[scenario]}: the server used ${f.serverCores.toFixed(2)} cores, i.e. work ran off ` +
-            'the main JS thread (libuv threadpool; oidc-provider signs tokens with async WebCrypto). Compare "req per server CPU-s" for efficiency.',
+            'the main JS thread (libuv threadpool: async signing; oidc-provider signs tokens with async WebCrypto). Compare "req per server CPU-s" for efficiency.',
         );
       }
     }
   }
+  notes.push(
+    '- Why the bare node:http baseline matters: the 3× issuance goal compares against a ceiling set by the machine, not by ' +
+      'Gatehouse — if bare node:http (parse, authenticate, sign, respond, nothing else) is itself below 3× oidc-provider, ' +
+      'no full token service can reach 3× here.',
+  );
   if (report.steadiness.minOverMax < 0.85) {
     notes.push(
       `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
@@ -258,7 +285,7 @@ export function renderMarkdown(report: Report): string {
         : ''),
     `- Command: \`${report.command}\` (from the repository root)`,
     `- Load: autocannon, ${s.connections} connections, pipelining 1; per server start: ${s.warmup} s warm-up + ${s.duration} s measured ` +
-      `per scenario; ${s.rounds} round(s) per server in ABBA order (Gatehouse, oidc-provider, oidc-provider, Gatehouse…), ` +
+      `per scenario; ${s.rounds} round(s) per server in ABBA order (Gatehouse, oidc-provider, bare node:http, then reversed…), ` +
       'each round a fresh process; servers never run at the same time (each is one Node process; autocannon runs in the ' +
       `benchmark process); requests capped at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; ` +
       'p50 = mean of rounds, p99 = worst round. A run during which other work took more than ' +
@@ -267,13 +294,18 @@ export function renderMarkdown(report: Report): string {
       '(libuv threadpool included), over wall time; req per server CPU-s = req/s ÷ that; machine busy = all CPU use on the machine ' +
       '(/proc/stat), so anything above server + autocannon is kernel networking or other work.',
     '- Bodies: token `grant_type=client_credentials&scope=read`, introspection `token=<opaque>`, both with `client_secret_basic`. ' +
-      'oidc-provider 9 with its in-memory adapter, defaultResource `https://api.bench`, ES256 JWT access tokens (opaque for `bench-opaque`).',
+      'oidc-provider 9 with its in-memory adapter, defaultResource `https://api.bench`, ES256 JWT access tokens (opaque for `bench-opaque`). ' +
+      'bare node:http (bench/peers/bare-node-http.ts, issuance only): node:http, URLSearchParams, Basic auth with a constant-time ' +
+      'SHA-256 digest compare, RFC 9068 claims, ES256 via async node:crypto `sign()` — the ceiling for a Node token endpoint on this machine; ' +
+      'its tokens are checked (signature against its JWKS, claims, 401 on a wrong secret) before and after each run.',
     `- Verify microbench: in-process, no HTTP, ${s.verifyRounds} rounds of ${s.verifyRound} s after a warm-up, median round; ` +
       'jose is awaited one call at a time (async WebCrypto).',
     '',
     '## Goals',
     '',
     goalsTable(report),
+    '',
+    headroomLine(report),
     '',
     '## HTTP',
     '',

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,10 @@ export const INTROSPECT_PATH = '/oauth2/introspect';
 export const TOKEN_BODY = 'grant_type=client_credentials&scope=read';
 
 export type ServerName = 'gatehouse' | 'oidc-provider';
+
+/** bench/peers/bare-node-http.ts: issuance only (client `bench`), the ceiling for any Node token endpoint. */
+export const BASELINE = 'bare-node-http';
+export const BASELINE_JWKS_PATH = '/.well-known/jwks.json';
 
 /** Temp data dirs not yet removed; whatever is left is removed when the benchmark exits. */
 const dataDirs = new Set<string>();
@@ -102,6 +106,19 @@ export async function startOidcProvider(options: StartOptions): Promise<ServerPr
   });
 }
 
+/** Starts bench/peers/bare-node-http.ts in its own process. */
+export async function startBareNodeHttp(options: StartOptions): Promise<ServerProcess> {
+  const port = await freePort();
+  return spawnServer({
+    name: BASELINE,
+    args: ['--import', 'tsx', 'bench/peers/bare-node-http.ts'],
+    cwd: ROOT,
+    env: { ...process.env, BENCH_PORT: String(port), BENCH_SECRET: options.secret },
+    baseUrl: `http://127.0.0.1:${port}`,
+    readyPath: BASELINE_JWKS_PATH,
+  });
+}
+
 export function startServer(name: ServerName, options: StartOptions): Promise<ServerProcess> {
   return name === 'gatehouse' ? startGatehouse(options) : startOidcProvider(options);
 }
@@ -152,4 +169,44 @@ export async function assertActive(server: ServerProcess, token: string, secret:
   if (status !== 200 || json.active !== true) {
     throw new Error(`${server.name}: introspection answered ${status}: ${JSON.stringify(json)}`);
   }
+}
+
+/**
+ * Checks the bare node:http baseline is a real token endpoint, not a stub: a 200 with an ES256
+ * `at+jwt` whose signature verifies against its JWKS and whose claims are right, and a 401 for a
+ * wrong secret.
+ */
+export async function assertBaselineIssues(server: ServerProcess, secret: string): Promise<void> {
+  const fail = (what: string) => {
+    throw new Error(`${server.name}: ${what}`);
+  };
+  const token = await fetchToken(server, JWT_CLIENT, secret);
+  const [head = '', body = '', sig = ''] = token.split('.');
+  const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as Record<string, unknown>;
+  if (header.alg !== 'ES256' || header.typ !== 'at+jwt')
+    fail(`expected an ES256 at+jwt, got header ${JSON.stringify(header)}`);
+  const res = await fetch(server.baseUrl + BASELINE_JWKS_PATH, { signal: AbortSignal.timeout(5000) });
+  const { keys } = (await res.json()) as { keys: (JsonWebKey & { kid?: string })[] };
+  const jwk = keys.find((k) => k.kid === header.kid);
+  if (!jwk) return fail(`no JWKS key for kid ${String(header.kid)}`);
+  const key = { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' as const };
+  if (!verify('sha256', Buffer.from(`${head}.${body}`, 'latin1'), key, Buffer.from(sig, 'base64url')))
+    fail('token signature does not verify');
+  const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const now = Date.now() / 1000;
+  if (
+    claims.client_id !== JWT_CLIENT ||
+    claims.sub !== JWT_CLIENT ||
+    claims.scope !== 'read' ||
+    claims.aud !== 'https://api.bench' ||
+    claims.iss !== server.baseUrl ||
+    typeof claims.jti !== 'string' ||
+    typeof claims.iat !== 'number' ||
+    typeof claims.exp !== 'number' ||
+    claims.exp <= now ||
+    Math.abs(claims.iat - now) > 60
+  )
+    fail(`unexpected claims ${JSON.stringify(claims)}`);
+  const wrong = await postForm(server.baseUrl + TOKEN_PATH, basicAuth(JWT_CLIENT, `${secret}x`), TOKEN_BODY);
+  if (wrong.status !== 401) fail(`a wrong secret answered ${wrong.status}, not 401`);
 }
