@@ -7,6 +7,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { request } from 'undici';
 import { digestSecret } from '../../src/clients/client-secrets.js';
+import { createPostgresStore } from '../../src/storage/index.js';
 import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeAdapter, probe, servers, uniqueName } from '../support/servers.js';
 
@@ -626,9 +627,16 @@ issuerSuite('embedded', () => undefined);
 // Both servers are needed; describeAdapter fails in CI (skips loudly elsewhere) for the missing one.
 const schema = uniqueName('e2e');
 await describeAdapter('postgres+redis', (await probe(servers.redis)) ? servers.postgres : servers.redis, () =>
-  issuerSuite('postgres+redis', () => ({
-    store: { kind: 'postgres', url: servers.postgres.url, schema },
-    cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
-    bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
-  })),
+  describe('postgres+redis', () => {
+    issuerSuite('postgres+redis', () => ({
+      store: { kind: 'postgres', url: servers.postgres.url, schema },
+      cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
+      bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
+    }));
+    after(async () => {
+      const store = createPostgresStore({ url: servers.postgres.url, schema });
+      await store.dropSchema();
+      await store.close();
+    });
+  }),
 );
