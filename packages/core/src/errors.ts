@@ -43,7 +43,11 @@ export type ErrorCode =
   | 'ERR_ROUTE_NOT_FOUND'
   | 'ERR_CLIENT_MANAGED_BY_CONFIG'
   // generic
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  // user directory
+  | 'ERR_PASSWORD_POLICY'
+  | 'ERR_IMPORT_TOO_LARGE'
+  | 'ERR_IMPORT_INVALID';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {

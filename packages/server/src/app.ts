@@ -79,6 +79,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     active: runtime.active,
     revocations: runtime.revocations,
     metrics,
+    audit: runtime.audit,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',
@@ -88,6 +89,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     tokens: runtime.tokens,
     active: runtime.active,
     revocations: runtime.revocations,
+    audit: runtime.audit,
   });
   return app;
 }

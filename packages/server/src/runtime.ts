@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { type Bus, type Cache, type Clock, GatehouseError, type Store, systemClock } from '@gatehouse/core';
 import type { Logger } from 'pino';
+import { auditChainKey } from './audit/audit-chain.js';
+import { AuditLog } from './audit/audit-log.js';
 import { ClientRegistry } from './clients/client-registry.js';
 import type { ResolvedConfig } from './config/load-config.js';
 import { AccessTokens } from './issuer/access-tokens.js';
@@ -30,6 +32,10 @@ export interface Runtime {
   revocations: Revocations;
   /** Whether a token is live now (introspection, admin API). */
   active: ActiveTokens;
+  /** Append-only, hash-chained audit log (durable before a response is sent). */
+  audit: AuditLog;
+  /** Key sealing the audit chain (derived from the KEK), for `gatehouse audit verify`. */
+  auditKey: Buffer;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
   remoteJwks: RemoteJwksHealth;
   /** Secret of the example client when this start created it (shown once, then forgotten). */
@@ -109,6 +115,8 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       });
     }
     const vault = new KeyVault(kek.kek);
+    const auditKey = auditChainKey(kek.kek);
+    const audit = new AuditLog({ store, key: auditKey, clock, logger });
     const keys = new KeyManager(
       { store, vault, clock, bus, logger },
       {
@@ -177,6 +185,8 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       tokens,
       revocations,
       active: new ActiveTokens({ tokens, revocations, clients }),
+      audit,
+      auditKey,
       remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,
       warnings,

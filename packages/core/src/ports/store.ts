@@ -103,6 +103,43 @@ export interface TokenRepository {
   purgeExpired(now: number): Promise<number>;
 }
 
+/** One security-relevant act, as the caller describes it. */
+export interface AuditEntry {
+  /** When it happened, milliseconds since the epoch. */
+  at: number;
+  /** Who acted: `client:<id>`, `user:<id>`, `admin:<client id>`, `system`. */
+  actor: string;
+  /** What happened, dotted: `token.issued`, `client.created`, `auth.failed`, … */
+  action: string;
+  /** What it happened to (a client id, a jti, a kid); null when nothing in particular. */
+  target: string | null;
+  outcome: 'success' | 'failure';
+  /** Canonical JSON text of further details (never a secret). */
+  details: string;
+}
+
+/** An audit entry as stored: numbered and chained to the one before it. */
+export interface AuditRecord extends AuditEntry {
+  /** 1, 2, 3, … with no gaps. */
+  seq: number;
+  /** `hash` of the previous record; the genesis value for seq 1. */
+  prevHash: string;
+  /** Keyed hash over this record's fields and prevHash. */
+  hash: string;
+}
+
+export interface AuditRepository {
+  /** The record with the highest seq, or undefined when the log is empty. */
+  head(): Promise<AuditRecord | undefined>;
+  /**
+   * Appends consecutive records in one transaction. Throws `ERR_STORE_CONFLICT` when a seq is
+   * taken (another writer appended first): nothing is written and the caller re-chains.
+   */
+  append(records: readonly AuditRecord[]): Promise<void>;
+  /** Records with seq greater than `afterSeq`, ascending, at most `limit`. */
+  list(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+}
+
 /** The durable store: one per process, shared by every role. */
 export interface Store {
   /** Adapter name, e.g. `embedded` or `postgres`. */
@@ -110,6 +147,8 @@ export interface Store {
   readonly clients: ClientRepository;
   readonly keys: SigningKeyRepository;
   readonly tokens: TokenRepository;
+  /** Append-only, hash-chained audit log. */
+  readonly audit: AuditRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

@@ -1,5 +1,6 @@
 import { GatehouseError, isResourceIndicator } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/audit-log.js';
 import { type ClientRegistry, clientView } from '../clients/client-registry.js';
 import type { AccessTokens } from '../issuer/access-tokens.js';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
@@ -24,6 +25,7 @@ export interface AdminDeps {
   tokens: AccessTokens;
   active: ActiveTokens;
   revocations: Revocations;
+  audit: AuditLog;
 }
 
 interface ClientBody {
@@ -67,9 +69,22 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
   app.get('/openapi.json', async () => adminOpenApi(deps.issuer));
 
   app.register(async (secured) => {
+    /** The admin client behind each authenticated request, for the audit trail. */
+    const admins = new WeakMap<FastifyRequest, string>();
     secured.addHook('onRequest', async (request) => {
-      await requireAdmin(request, deps);
+      admins.set(request, await requireAdmin(request, deps));
     });
+    /** Logs an admin change and writes its audit entry; durable before the answer goes out. */
+    const audited = async (
+      request: FastifyRequest,
+      action: string,
+      target: string,
+      details: Record<string, unknown> = {},
+    ) => {
+      const admin = admins.get(request) ?? 'unknown';
+      request.log.info({ action, target, admin }, 'admin change');
+      await deps.audit.record({ actor: `admin:${admin}`, action, target, details });
+    };
 
     secured.get('/clients', async () => ({ clients: (await deps.clients.list()).map(clientView) }));
 
@@ -88,7 +103,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           accessTokenFormat: b.access_token_format,
           accessTokenTtl: b.access_token_ttl,
         });
-        request.log.info({ client_id: record.id }, 'client created');
+        await audited(request, 'client.created', record.id, { scopes: record.scopes });
         return reply
           .code(201)
           .header('cache-control', 'no-store')
@@ -123,7 +138,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           ...(b.access_token_format !== undefined && { accessTokenFormat: b.access_token_format }),
           ...(b.access_token_ttl !== undefined && { accessTokenTtl: b.access_token_ttl }),
         });
-        request.log.info({ client_id: record.id }, 'client updated');
+        await audited(request, 'client.updated', record.id, { fields: Object.keys(b) });
         return { client: clientView(record) };
       },
     );
@@ -133,7 +148,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { params: clientIdParam } },
       async (request, reply) => {
         await deps.clients.delete(request.params.id);
-        request.log.info({ client_id: request.params.id }, 'client deleted');
+        await audited(request, 'client.deleted', request.params.id);
         return reply.code(204).send();
       },
     );
@@ -143,7 +158,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { params: clientIdParam } },
       async (request, reply) => {
         const { record, secret } = await deps.clients.resetSecret(request.params.id);
-        request.log.info({ client_id: record.id }, 'client secret replaced');
+        await audited(request, 'client.secret_reset', record.id);
         return reply
           .header('cache-control', 'no-store')
           .send({ client: clientView(record), client_secret: secret });
@@ -157,7 +172,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { body: rotateKeyBody } },
       async (request, reply) => {
         const key = await deps.keys.rotate(request.body?.activation_delay);
-        request.log.info({ kid: key.kid, activates_at: key.activates_at }, 'signing key rotated');
+        await audited(request, 'key.rotated', key.kid, { activates_at: key.activates_at });
         return reply.code(201).send({ key });
       },
     );
@@ -169,14 +184,15 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         const claims = await deps.tokens.read(request.body.token);
         if (!claims) return { revoked: false };
         await deps.revocations.revoke(claims.jti, claims.exp);
-        request.log.info({ jti: claims.jti, client_id: claims.client_id }, 'token revoked by admin');
+        await audited(request, 'token.revoked', claims.jti, { client_id: claims.client_id });
         return { revoked: true };
       },
     );
   });
 }
 
-async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<void> {
+/** Authenticates the admin bearer token; returns the admin client's id. */
+async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<string> {
   const header = request.headers.authorization;
   if (header === undefined) {
     throw new AdminAuthError(401, 'a bearer access token is required', 'Bearer realm="gatehouse-admin"');
@@ -217,6 +233,7 @@ async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<v
       bearerChallenge('insufficient_scope', 'admin scope required', ADMIN_SCOPE),
     );
   }
+  return live.client.id;
 }
 
 function assertResources(body: ClientBody): void {

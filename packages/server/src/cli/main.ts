@@ -1,6 +1,7 @@
 import { ConfigError, GatehouseError } from '@gatehouse/core';
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
+import { verifyAuditChain } from '../audit/verify-audit.js';
 import { clientView } from '../clients/client-registry.js';
 import { digestSecret, generateClientSecret } from '../clients/client-secrets.js';
 import { loadConfig } from '../config/load-config.js';
@@ -111,6 +112,12 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
             audience: opts.audience ?? null,
             accessTokenFormat: opts.opaque ? 'opaque' : 'jwt',
           });
+          await runtime.audit.record({
+            actor: 'cli',
+            action: 'client.created',
+            target: record.id,
+            details: { scopes: record.scopes },
+          });
           io.out(JSON.stringify({ client: clientView(record), client_secret: secret }, null, 2));
         });
       },
@@ -121,12 +128,14 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     .action((id: string) =>
       withRuntime(async (runtime) => {
         const { secret } = await runtime.clients.resetSecret(id);
+        await runtime.audit.record({ actor: 'cli', action: 'client.secret_reset', target: id });
         io.out(JSON.stringify({ client_id: id, client_secret: secret }));
       }),
     );
   clients.command('delete <id>').action((id: string) =>
     withRuntime(async (runtime) => {
       await runtime.clients.delete(id);
+      await runtime.audit.record({ actor: 'cli', action: 'client.deleted', target: id });
       io.out(`deleted client ${id}`);
     }),
   );
@@ -156,9 +165,48 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
           );
         }
         const key = await runtime.keys.rotate(delay);
+        await runtime.audit.record({
+          actor: 'cli',
+          action: 'key.rotated',
+          target: key.kid,
+          details: { activates_at: key.activates_at },
+        });
         io.out(
           `published key ${key.kid} (${key.alg}); it signs from ${new Date(key.activates_at * 1000).toISOString()}`,
         );
+      }),
+    );
+
+  const audit = program.command('audit').description('the append-only audit log');
+  audit
+    .command('verify')
+    .description(
+      'check the hash chain from the first entry; exit 1 at the first altered, inserted or missing entry',
+    )
+    .option(
+      '--expected-head <seq>',
+      'the last sequence number known from elsewhere (catches entries cut from the end)',
+    )
+    .action((opts: { expectedHead?: string }) =>
+      withRuntime(async (runtime) => {
+        const expectedHeadSeq = opts.expectedHead === undefined ? undefined : Number(opts.expectedHead);
+        if (expectedHeadSeq !== undefined && !Number.isSafeInteger(expectedHeadSeq)) {
+          throw new GatehouseError('ERR_REQUEST_INVALID', '--expected-head must be a whole number', {
+            status: 400,
+          });
+        }
+        const result = await verifyAuditChain(runtime.store, runtime.auditKey, {
+          onProgress: (checked) => io.err(`audit verify: ${checked} entries checked`),
+          ...(expectedHeadSeq !== undefined && { expectedHeadSeq }),
+        });
+        if (result.ok) {
+          io.out(`audit log intact: ${result.entries} entries, head at ${result.headSeq}`);
+        } else {
+          io.out(
+            `audit log TAMPERED: entry ${result.seq} ${result.problem} (${result.detail}); ${result.entries} entries before it are intact`,
+          );
+          exitCode = 1;
+        }
       }),
     );
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { ClientRegistry } from '../clients/client-registry.js';
 import { FormBody } from '../http/form-body.js';
 import { OAuthError } from '../http/oauth-error.js';
@@ -19,6 +20,7 @@ export interface IssuerDeps {
   active: ActiveTokens;
   revocations: Revocations;
   metrics: Metrics;
+  audit: AuditLog;
 }
 
 /**
@@ -91,6 +93,18 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
       const scope = grantedScopes(body, client);
       const audience = grantedAudience(body, client, deps.issuer);
       const issued = await deps.tokens.issue({ client, sub: client.id, scope, audience });
+      // Durable before the token leaves: an issued token always has its audit entry.
+      await deps.audit.record({
+        actor: `client:${client.id}`,
+        action: 'token.issued',
+        target: issued.claims.jti,
+        details: {
+          grant_type: 'client_credentials',
+          scope: issued.claims.scope ?? '',
+          aud: audience,
+          format: issued.format,
+        },
+      });
       deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
       // debug, not info: at thousands of tokens a second a line each would be the log's bulk.
       request.log.debug(
@@ -129,6 +143,7 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
     let outcome = 'unknown';
     if (claims && claims.client_id === client.id) {
       await deps.revocations.revoke(claims.jti, claims.exp);
+      await deps.audit.record({ actor: `client:${client.id}`, action: 'token.revoked', target: claims.jti });
       outcome = 'revoked';
       request.log.info({ client_id: client.id, jti: claims.jti }, 'token revoked');
     } else if (claims) {
@@ -144,8 +159,16 @@ async function authenticate(request: FastifyRequest, body: FormBody, deps: Issue
     return await authenticateClient(request.headers.authorization, body, deps.clients);
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'invalid_client') {
-      const basic = /^basic /i.test(request.headers.authorization ?? '');
-      deps.metrics.clientAuthFailures.inc({ method: basic ? 'client_secret_basic' : 'client_secret_post' });
+      const method = /^basic /i.test(request.headers.authorization ?? '')
+        ? 'client_secret_basic'
+        : 'client_secret_post';
+      deps.metrics.clientAuthFailures.inc({ method });
+      await deps.audit.record({
+        actor: 'anonymous',
+        action: 'client.auth_failed',
+        outcome: 'failure',
+        details: { method, endpoint: request.routeOptions.url ?? '' },
+      });
     }
     throw err;
   }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { parse } from 'yaml';
 import { main } from '../../src/cli/main.js';
 import { digestSecret } from '../../src/clients/client-secrets.js';
@@ -93,4 +94,23 @@ test('a wrong key-encryption key refuses to start instead of serving unsigned', 
   const code = await main(['--config', other, 'keys', 'list'], { out: () => {}, err: (l) => err.push(l) });
   assert.equal(code, 1);
   assert.match(err.join('\n'), /ERR_KEY_DECRYPT_FAILED/);
+});
+
+test('audit verify: CLI changes are audited; an edited row is reported with its sequence number', async () => {
+  const intact = await run('audit', 'verify');
+  assert.equal(intact.code, 0, intact.out + intact.err);
+  const count = Number(/intact: (\d+) entries/.exec(intact.out)?.[1]);
+  assert.ok(count >= 4, `client create, reset, delete and key rotation are audited (saw ${count})`);
+
+  const db = new Database(join(dir, 'gatehouse.db'));
+  const row = db
+    .prepare("select seq from audit_log where action = 'client.deleted' order by seq limit 1")
+    .get() as { seq: number } | undefined;
+  assert.ok(row, 'the delete was audited');
+  db.prepare("update audit_log set actor = 'admin:nobody' where seq = ?").run(row.seq);
+  db.close();
+
+  const tampered = await run('audit', 'verify');
+  assert.equal(tampered.code, 1);
+  assert.match(tampered.out, new RegExp(`TAMPERED: entry ${row.seq} altered`));
 });

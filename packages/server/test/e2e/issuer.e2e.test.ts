@@ -7,10 +7,13 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { request } from 'undici';
 import { digestSecret } from '../../src/clients/client-secrets.js';
-import { createPostgresStore } from '../../src/storage/index.js';
+import { auditChainKey } from '../../src/audit/audit-chain.js';
+import { verifyAuditChain } from '../../src/audit/verify-audit.js';
+import { createEmbeddedStore, createPostgresStore } from '../../src/storage/index.js';
 import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeAdapter, probe, servers, uniqueName } from '../support/servers.js';
 
+const KEK = randomBytes(32);
 const SECRETS = {
   orders: randomBytes(32).toString('base64url'),
   reports: randomBytes(32).toString('base64url'),
@@ -51,7 +54,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
     let client: oidc.Configuration;
 
     before(async () => {
-      gh = await startGatehouse(configWith(storage()));
+      gh = await startGatehouse(configWith(storage()), { GATEHOUSE_KEK: KEK.toString('base64url') });
       base = gh.baseUrl;
       client = await oidc.discovery(new URL(base), 'orders', {}, oidc.ClientSecretBasic(SECRETS.orders), {
         execute: [oidc.allowInsecureRequests],
@@ -618,6 +621,40 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
         'x-request-id'
       ];
       assert.equal(requestId, 'abc-123');
+    });
+
+    test('every issuance, revocation, admin change and failed client authentication is in an intact audit chain', async () => {
+      const cfg = storage() as { store?: { url: string; schema: string } } | undefined;
+      const store = cfg?.store
+        ? createPostgresStore({ url: cfg.store.url, schema: cfg.store.schema })
+        : createEmbeddedStore({ path: join(gh.dataDir, 'gatehouse.db') });
+      try {
+        const result = await verifyAuditChain(store, auditChainKey(KEK));
+        assert.equal(result.ok, true, JSON.stringify(result));
+        const records = await store.audit.list(0, 100_000);
+        const actions = new Set(records.map((r) => r.action));
+        for (const action of [
+          'token.issued',
+          'token.revoked',
+          'client.created',
+          'client.deleted',
+          'key.rotated',
+          'client.auth_failed',
+        ]) {
+          assert.ok(actions.has(action), `audited: ${action}`);
+        }
+        const issued = records.filter((r) => r.action === 'token.issued').length;
+        const metrics = await (await request(`${base}/metrics`)).body.text();
+        const counted = Number(
+          /gatehouse_tokens_issued_total\{grant_type="client_credentials"\} (\d+)/.exec(metrics)?.[1],
+        );
+        assert.equal(issued, counted, 'one audit entry per issued token');
+        const text = JSON.stringify(records);
+        for (const secret of Object.values(SECRETS))
+          assert.ok(!text.includes(secret), 'no secret in the audit log');
+      } finally {
+        await store.close();
+      }
     });
   });
 }

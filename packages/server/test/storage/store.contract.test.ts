@@ -257,6 +257,31 @@ function storeContract(h: StoreHarness): void {
     assert.equal(await store.tokens.purgeExpired(now), 0);
   });
 
+  it('audit: append keeps order and fields; a taken seq conflicts and writes nothing of its batch', async (t) => {
+    const store = await h.open(t);
+    assert.equal(await store.audit.head(), undefined);
+    const entry = (seq: number) => ({
+      seq,
+      at: 1_750_000_000_123 + seq,
+      actor: 'client:a',
+      action: 'token.issued',
+      target: seq % 2 ? `jti-${seq}` : null,
+      outcome: 'success' as const,
+      details: '{"scope":"read"}',
+      prevHash: `p${seq}`,
+      hash: `h${seq}`,
+    });
+    await store.audit.append([entry(1), entry(2), entry(3)]);
+    assert.deepEqual(await store.audit.head(), entry(3));
+    assert.deepEqual(await store.audit.list(0, 10), [entry(1), entry(2), entry(3)]);
+    assert.deepEqual(await store.audit.list(1, 1), [entry(2)]);
+    await assert.rejects(
+      store.audit.append([entry(4), entry(3)]),
+      isGatehouseError('ERR_STORE_CONFLICT', 409),
+    );
+    assert.deepEqual(await store.audit.head(), entry(3), 'the failed batch left no row behind');
+  });
+
   it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {
     await assert.rejects(async () => {
       const store = h.openUnreachable();

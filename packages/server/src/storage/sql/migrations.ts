@@ -69,6 +69,27 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0002_audit_log': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // seq is the primary key: two writers that chain onto the same head collide here, so the
+      // chain can never fork.
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('audit_log').ifExists().execute();
+    },
+  },
 };
 
 /** Serves the in-code migrations to Kysely's Migrator (no files read at run time). */

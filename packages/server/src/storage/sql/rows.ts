@@ -1,4 +1,5 @@
 import type {
+  AuditRecord,
   ClientPatch,
   ClientRecord,
   OpaqueTokenRecord,
@@ -7,7 +8,13 @@ import type {
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import type { ClientsTable, OpaqueTokensTable, RevokedTokensTable, SigningKeysTable } from './tables.js';
+import type {
+  AuditLogTable,
+  ClientsTable,
+  OpaqueTokensTable,
+  RevokedTokensTable,
+  SigningKeysTable,
+} from './tables.js';
 
 /** Converts a `bigint` column value (string from pg, number from SQLite) to a number. */
 export function toEpoch(value: number | string): number {
@@ -156,4 +163,32 @@ export function opaqueTokenToRow(record: OpaqueTokenRecord): Insertable<OpaqueTo
 
 export function revokedTokenToRow(record: RevokedTokenRecord): Insertable<RevokedTokensTable> {
   return { jti: record.jti, exp: record.exp, revoked_at: record.revokedAt };
+}
+
+export function auditFromRow(row: Selectable<AuditLogTable>): AuditRecord {
+  return {
+    seq: toEpoch(row.seq),
+    at: toEpoch(row.at),
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    outcome: oneOf(row.outcome, ['success', 'failure'] as const),
+    details: row.details,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export function auditToRow(record: AuditRecord): Insertable<AuditLogTable> {
+  return {
+    seq: record.seq,
+    at: record.at,
+    actor: record.actor,
+    action: record.action,
+    target: record.target,
+    outcome: record.outcome,
+    details: record.details,
+    prev_hash: record.prevHash,
+    hash: record.hash,
+  };
 }

@@ -1,4 +1,6 @@
 import type {
+  AuditRecord,
+  AuditRepository,
   ClientPatch,
   ClientRecord,
   ClientRepository,
@@ -14,6 +16,8 @@ import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
 import {
+  auditFromRow,
+  auditToRow,
   clientFromRow,
   clientPatchToRow,
   clientToRow,
@@ -194,6 +198,37 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       ),
   };
 
+  const audit: AuditRepository = {
+    head: () =>
+      guard('audit entry', async () => {
+        const row = await db
+          .selectFrom('audit_log')
+          .selectAll()
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        return row === undefined ? undefined : auditFromRow(row);
+      }),
+    append: (records: readonly AuditRecord[]) =>
+      guard('an audit entry with this sequence number', async () => {
+        if (records.length === 0) return;
+        // One multi-row INSERT is atomic by itself: all rows or none. No explicit transaction,
+        // so no lock is held across an await (SQLite connections in one thread would deadlock).
+        await db.insertInto('audit_log').values(records.map(auditToRow)).execute();
+      }),
+    list: (afterSeq, limit) =>
+      guard('audit entry', async () => {
+        const rows = await db
+          .selectFrom('audit_log')
+          .selectAll()
+          .where('seq', '>', afterSeq)
+          .orderBy('seq', 'asc')
+          .limit(limit)
+          .execute();
+        return rows.map(auditFromRow);
+      }),
+  };
+
   let closed = false;
 
   return {
@@ -201,6 +236,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     clients,
     keys,
     tokens,
+    audit,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

@@ -54,10 +54,23 @@ export interface RevokedTokensTable {
   revoked_at: EpochColumn;
 }
 
+export interface AuditLogTable {
+  seq: EpochColumn;
+  at: EpochColumn;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
+  audit_log: AuditLogTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_tokens: RevokedTokensTable;
 }

@@ -1,0 +1,104 @@
+import { type AuditRecord, type Clock, GatehouseError, type Store } from '@gatehouse/core';
+import type { Logger } from 'pino';
+import { canonicalJson, chainEntries } from './audit-chain.js';
+
+/** What a caller records; time, numbering and chaining are the log's job. */
+export interface AuditEvent {
+  actor: string;
+  action: string;
+  target?: string | null;
+  outcome?: 'success' | 'failure';
+  /** Never a secret, token or password: only ids, scopes, reasons. */
+  details?: Record<string, unknown>;
+}
+
+interface Pending {
+  event: AuditEvent;
+  at: number;
+  resolve: (record: AuditRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_BATCH = 500;
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The append-only audit log. `record()` resolves once the entry is durable, so callers answer
+ * only after it is written. Entries that arrive while a write is in flight are committed
+ * together in the next transaction (group commit): one round trip for many requests, so the
+ * log keeps up with the token endpoint. Another instance appending first makes our seq collide
+ * on the primary key; we re-read the head and chain again, so the chain never forks.
+ */
+export class AuditLog {
+  readonly #store: Store;
+  readonly #key: Buffer;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #queue: Pending[] = [];
+  #head: { seq: number; hash: string } | undefined | null = null;
+  #flushing = false;
+
+  constructor(deps: { store: Store; key: Buffer; clock: Clock; logger: Logger }) {
+    this.#store = deps.store;
+    this.#key = deps.key;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+  }
+
+  record(event: AuditEvent): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event, at: this.#clock.nowMs(), resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_BATCH);
+        try {
+          const records = await this.#write(batch);
+          batch.forEach((pending, i) => {
+            pending.resolve(records[i] as AuditRecord);
+          });
+        } catch (err) {
+          this.#logger.error({ err }, 'audit entries could not be written');
+          for (const pending of batch) pending.reject(err);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #write(batch: Pending[]): Promise<AuditRecord[]> {
+    const entries = batch.map(({ event, at }) => ({
+      at,
+      actor: event.actor,
+      action: event.action,
+      target: event.target ?? null,
+      outcome: event.outcome ?? ('success' as const),
+      details: canonicalJson(event.details ?? {}),
+    }));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (this.#head === null) {
+        const head = await this.#store.audit.head();
+        this.#head = head ? { seq: head.seq, hash: head.hash } : undefined;
+      }
+      const records = chainEntries(this.#key, this.#head, entries);
+      try {
+        await this.#store.audit.append(records);
+        const last = records[records.length - 1] as AuditRecord;
+        this.#head = { seq: last.seq, hash: last.hash };
+        return records;
+      } catch (err) {
+        this.#head = null;
+        if (!(err instanceof GatehouseError && err.code === 'ERR_STORE_CONFLICT')) throw err;
+      }
+    }
+    throw new GatehouseError('ERR_STORE_UNAVAILABLE', 'audit log: too much contention appending entries', {
+      status: 503,
+    });
+  }
+}
