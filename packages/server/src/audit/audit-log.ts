@@ -48,12 +48,15 @@ export class AuditLog {
   record(event: AuditEvent): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, at: this.#clock.nowMs(), resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (!this.#flushing) {
+        this.#flushing = true;
+        // Wait for the rest of this event-loop turn: every request handled in it joins one commit.
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, MAX_BATCH);

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Store } from '@gatehouse/core';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, type Selectable, SqliteDialect } from 'kysely';
+import { type Insertable, Kysely, type Selectable, SqliteDialect } from 'kysely';
 import { errorCode, unavailableError } from './errors.js';
 import { createSqlStore, type PointLookups, type SqlErrorKind } from './sql/sql-store.js';
 import type { Database } from './sql/tables.js';
@@ -65,6 +65,7 @@ function openDatabase(options: EmbeddedStoreOptions): SqliteDatabase.Database {
 function preparedLookups(database: SqliteDatabase.Database): PointLookups {
   let opaque: SqliteDatabase.Statement<[string], Selectable<Database['opaque_tokens']>> | undefined;
   let revoked: SqliteDatabase.Statement<[string], { one: number }> | undefined;
+  let appendAudit: ((rows: readonly Insertable<Database['audit_log']>[]) => void) | undefined;
   return {
     opaqueToken(digest) {
       opaque ??= database.prepare('select * from opaque_tokens where digest = ?');
@@ -73,6 +74,18 @@ function preparedLookups(database: SqliteDatabase.Database): PointLookups {
     revokedTokenExists(jti) {
       revoked ??= database.prepare('select 1 as one from revoked_tokens where jti = ?');
       return revoked.get(jti) !== undefined;
+    },
+    appendAudit(rows) {
+      if (!appendAudit) {
+        const insert = database.prepare(
+          'insert into audit_log (seq, at, actor, action, target, outcome, details, prev_hash, hash) values (@seq, @at, @actor, @action, @target, @outcome, @details, @prev_hash, @hash)',
+        );
+        // better-sqlite3 transactions are synchronous: nothing else runs between BEGIN and COMMIT.
+        appendAudit = database.transaction((batch: readonly Insertable<Database['audit_log']>[]) => {
+          for (const row of batch) insert.run(row);
+        });
+      }
+      appendAudit(rows);
     },
   };
 }

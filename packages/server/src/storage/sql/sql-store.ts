@@ -12,7 +12,7 @@ import type {
   TokenRepository,
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
-import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, Migrator, type Selectable, sql } from 'kysely';
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
 import {
@@ -58,6 +58,8 @@ export interface SqlStoreOptions {
 export interface PointLookups {
   opaqueToken(digest: string): Selectable<Database['opaque_tokens']> | undefined;
   revokedTokenExists(jti: string): boolean;
+  /** Inserts audit rows all-or-nothing with one prepared statement (the audit log writes per token). */
+  appendAudit(rows: readonly Insertable<Database['audit_log']>[]): void;
 }
 
 /**
@@ -212,8 +214,12 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     append: (records: readonly AuditRecord[]) =>
       guard('an audit entry with this sequence number', async () => {
         if (records.length === 0) return;
+        if (options.pointLookups) {
+          options.pointLookups.appendAudit(records.map(auditToRow));
+          return;
+        }
         // One multi-row INSERT is atomic by itself: all rows or none. No explicit transaction,
-        // so no lock is held across an await (SQLite connections in one thread would deadlock).
+        // so no lock is held across an await.
         await db.insertInto('audit_log').values(records.map(auditToRow)).execute();
       }),
     list: (afterSeq, limit) =>
