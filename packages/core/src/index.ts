@@ -56,4 +56,7 @@ export type {
   SigningKeyState,
   Store,
   TokenRepository,
+  UserPatch,
+  UserRecord,
+  UserRepository,
 } from './ports/store.js';

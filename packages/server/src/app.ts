@@ -90,6 +90,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     active: runtime.active,
     revocations: runtime.revocations,
     audit: runtime.audit,
+    users: runtime.users,
   });
   return app;
 }

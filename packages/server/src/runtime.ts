@@ -14,6 +14,8 @@ import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { RemoteJwksHealth } from './observability/remote-jwks-health.js';
 import { createBus, createCache, createStore } from './storage/index.js';
+import { PasswordHasher } from './users/password-hasher.js';
+import { UserDirectory } from './users/user-directory.js';
 
 export const VERSION = '0.1.0';
 
@@ -36,6 +38,8 @@ export interface Runtime {
   audit: AuditLog;
   /** Key sealing the audit chain (derived from the KEK), for `gatehouse audit verify`. */
   auditKey: Buffer;
+  /** Users: passwords (argon2id), roles, groups, attributes. */
+  users: UserDirectory;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
   remoteJwks: RemoteJwksHealth;
   /** Secret of the example client when this start created it (shown once, then forgotten). */
@@ -187,6 +191,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       active: new ActiveTokens({ tokens, revocations, clients }),
       audit,
       auditKey,
+      users: new UserDirectory({ store, hasher: new PasswordHasher(), clock, audit, bus }),
       remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,
       warnings,

@@ -103,6 +103,39 @@ export interface TokenRepository {
   purgeExpired(now: number): Promise<number>;
 }
 
+/** A person (or robot account) who logs in with a password. */
+export interface UserRecord {
+  /** Stable opaque id (the `sub` of their tokens). */
+  id: string;
+  /** Login name as given. */
+  username: string;
+  /** Case-folded username; unique. */
+  usernameKey: string;
+  /** argon2id PHC string; null when the user cannot log in with a password. */
+  passwordHash: string | null;
+  disabled: boolean;
+  roles: string[];
+  groups: string[];
+  attributes: Record<string, string | number | boolean>;
+  createdAt: number;
+  updatedAt: number;
+  passwordChangedAt: number | null;
+}
+
+/** Fields of a user that may change after creation. */
+export type UserPatch = Partial<Omit<UserRecord, 'id' | 'createdAt'>>;
+
+export interface UserRepository {
+  get(id: string): Promise<UserRecord | undefined>;
+  getByUsernameKey(usernameKey: string): Promise<UserRecord | undefined>;
+  /** Users ordered by id, after `afterId` (exclusive), at most `limit`. */
+  list(afterId: string | null, limit: number): Promise<UserRecord[]>;
+  /** Inserts; `ERR_STORE_CONFLICT` when the id or the username key exists. */
+  create(record: UserRecord): Promise<void>;
+  update(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
+  delete(id: string): Promise<boolean>;
+}
+
 /** One security-relevant act, as the caller describes it. */
 export interface AuditEntry {
   /** When it happened, milliseconds since the epoch. */
@@ -149,6 +182,7 @@ export interface Store {
   readonly tokens: TokenRepository;
   /** Append-only, hash-chained audit log. */
   readonly audit: AuditRepository;
+  readonly users: UserRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

@@ -6,6 +6,7 @@ import type { AccessTokens } from '../issuer/access-tokens.js';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
 import type { Revocations } from '../issuer/revocations.js';
 import type { KeyManager } from '../keys/key-manager.js';
+import type { UserDirectory } from '../users/user-directory.js';
 import {
   clientIdParam,
   createClientBody,
@@ -14,6 +15,7 @@ import {
   updateClientBody,
 } from './admin-schemas.js';
 import { adminOpenApi } from './openapi.js';
+import { userRoutes } from './user-routes.js';
 
 /** The scope an access token needs to use the admin API. */
 export const ADMIN_SCOPE = 'gatehouse:admin';
@@ -26,6 +28,7 @@ export interface AdminDeps {
   active: ActiveTokens;
   revocations: Revocations;
   audit: AuditLog;
+  users: UserDirectory;
 }
 
 interface ClientBody {
@@ -164,6 +167,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           .send({ client: clientView(record), client_secret: secret });
       },
     );
+
+    await userRoutes(secured, deps.users, (request) => `admin:${admins.get(request) ?? 'unknown'}`);
 
     secured.get('/keys', async () => ({ keys: deps.keys.list() }));
 

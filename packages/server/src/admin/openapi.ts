@@ -8,6 +8,7 @@ import {
   rotateKeyBody,
   updateClientBody,
 } from './admin-schemas.js';
+import { createUserBody, setPasswordBody, updateUserBody } from './user-routes.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const problems = (...statuses: number[]) =>
@@ -21,6 +22,7 @@ const problems = (...statuses: number[]) =>
     ]),
   );
 const client = { $ref: '#/components/schemas/Client' };
+const user = { $ref: '#/components/schemas/User' };
 const idParam = [{ name: 'id', in: 'path', required: true, schema: clientIdParam.properties.id }];
 
 /** The OpenAPI 3.1 document of `/admin/v1`, built from the schemas the routes validate with. */
@@ -39,7 +41,26 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
             'An access token from this issuer carrying scope gatehouse:admin (client_credentials).',
         },
       },
-      schemas: { Client: clientViewSchema, Key: keyViewSchema, Problem: problemSchema },
+      schemas: {
+        Client: clientViewSchema,
+        Key: keyViewSchema,
+        Problem: problemSchema,
+        User: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            username: { type: 'string' },
+            disabled: { type: 'boolean' },
+            roles: { type: 'array', items: { type: 'string' } },
+            groups: { type: 'array', items: { type: 'string' } },
+            attributes: { type: 'object' },
+            has_password: { type: 'boolean' },
+            created_at: { type: 'integer' },
+            updated_at: { type: 'integer' },
+            password_changed_at: { type: ['integer', 'null'] },
+          },
+        },
+      },
     },
     paths: {
       '/clients': {
@@ -98,6 +119,60 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
             },
             ...problems(401, 403, 404, 409),
           },
+        },
+      },
+      '/users': {
+        get: {
+          summary: 'List users by id (?after=<id>&limit=1..500); `next` is the cursor of the following page',
+          responses: {
+            200: {
+              description: 'Users',
+              ...json({
+                type: 'object',
+                properties: { users: { type: 'array', items: user }, next: { type: ['string', 'null'] } },
+              }),
+            },
+            ...problems(400, 401, 403),
+          },
+        },
+        post: {
+          summary:
+            'Create a user (password checked against the policy and hashed with argon2id, or an existing argon2id hash)',
+          requestBody: { required: true, ...json(createUserBody) },
+          responses: {
+            201: { description: 'Created', ...json({ type: 'object', properties: { user } }) },
+            ...problems(400, 401, 403, 409),
+          },
+        },
+      },
+      '/users/{id}': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        get: {
+          summary: 'Read a user',
+          responses: {
+            200: { description: 'User', ...json({ type: 'object', properties: { user } }) },
+            ...problems(401, 403, 404),
+          },
+        },
+        patch: {
+          summary: 'Change roles, groups, attributes or disabled',
+          requestBody: { required: true, ...json(updateUserBody) },
+          responses: {
+            200: { description: 'User', ...json({ type: 'object', properties: { user } }) },
+            ...problems(400, 401, 403, 404),
+          },
+        },
+        delete: {
+          summary: 'Delete a user',
+          responses: { 204: { description: 'Deleted' }, ...problems(401, 403, 404) },
+        },
+      },
+      '/users/{id}/password': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        put: {
+          summary: 'Set a new password',
+          requestBody: { required: true, ...json(setPasswordBody) },
+          responses: { 204: { description: 'Changed' }, ...problems(400, 401, 403, 404) },
         },
       },
       '/keys': {

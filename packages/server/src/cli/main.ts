@@ -2,7 +2,9 @@ import { ConfigError, GatehouseError } from '@gatehouse/core';
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { verifyAuditChain } from '../audit/verify-audit.js';
+import { readFileSync } from 'node:fs';
 import { clientView } from '../clients/client-registry.js';
+import { userView } from '../users/user-directory.js';
 import { digestSecret, generateClientSecret } from '../clients/client-secrets.js';
 import { loadConfig } from '../config/load-config.js';
 import { createRuntime, VERSION } from '../runtime.js';
@@ -12,11 +14,18 @@ import { startServer } from './start.js';
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Reads standard input to the end (passwords never go on the command line). */
+  readStdin?: () => Promise<string>;
 }
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
 };
 
 /** Runs the `gatehouse` command line; resolves to the exit code. */
@@ -174,6 +183,117 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         io.out(
           `published key ${key.kid} (${key.alg}); it signs from ${new Date(key.activates_at * 1000).toISOString()}`,
         );
+      }),
+    );
+
+  const readPassword = async (): Promise<string> => {
+    if (!io.readStdin)
+      throw new GatehouseError('ERR_REQUEST_INVALID', 'no standard input to read the password from', {
+        status: 400,
+      });
+    // One trailing newline is what `echo` or a heredoc adds; it is not part of the password.
+    return (await io.readStdin()).replace(/\r?\n$/, '');
+  };
+  const list = (value: string | undefined) =>
+    value
+      ? value
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean)
+      : [];
+  const users = program.command('users').description('manage users (passwords are read from standard input)');
+  users.command('list').action(() =>
+    withRuntime(async (runtime) => {
+      let after: string | null = null;
+      for (;;) {
+        const page = await runtime.users.list(after, 500);
+        for (const u of page)
+          io.out(
+            `${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'enabled'}\troles=${u.roles.join(',') || '-'}`,
+          );
+        if (page.length < 500) break;
+        after = page.at(-1)?.id ?? null;
+      }
+    }),
+  );
+  users
+    .command('create <username>')
+    .option('--roles <list>', 'comma-separated roles')
+    .option('--groups <list>', 'comma-separated groups')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--disabled', 'create the user disabled')
+    .action(
+      (
+        username: string,
+        opts: { roles?: string; groups?: string; passwordStdin?: boolean; disabled?: boolean },
+      ) =>
+        withRuntime(async (runtime) => {
+          const password = opts.passwordStdin ? await readPassword() : undefined;
+          const user = await runtime.users.create(
+            {
+              username,
+              ...(password !== undefined && { password }),
+              roles: list(opts.roles),
+              groups: list(opts.groups),
+              disabled: opts.disabled ?? false,
+            },
+            'cli',
+          );
+          io.out(JSON.stringify({ user: userView(user) }));
+        }),
+    );
+  users
+    .command('passwd <id>')
+    .description('set a new password, read from standard input')
+    .action((id: string) =>
+      withRuntime(async (runtime) => {
+        await runtime.users.setPassword(id, await readPassword(), 'cli');
+        io.out(`password changed for ${id}`);
+      }),
+    );
+  for (const [name, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    users.command(`${name} <id>`).action((id: string) =>
+      withRuntime(async (runtime) => {
+        await runtime.users.setDisabled(id, disabled, 'cli');
+        io.out(`${name}d ${id}`);
+      }),
+    );
+  }
+  users.command('delete <id>').action((id: string) =>
+    withRuntime(async (runtime) => {
+      await runtime.users.delete(id, 'cli');
+      io.out(`deleted user ${id}`);
+    }),
+  );
+  users
+    .command('import <file>')
+    .description(
+      'bulk import from JSON, JSON Lines or CSV; bad rows are reported and skipped (exit 1 if any)',
+    )
+    .option('--format <format>', 'json, csv or auto', 'auto')
+    .action((file: string, opts: { format: string }) =>
+      withRuntime(async (runtime) => {
+        if (!['json', 'csv', 'auto'].includes(opts.format)) {
+          throw new GatehouseError('ERR_REQUEST_INVALID', '--format must be json, csv or auto', {
+            status: 400,
+          });
+        }
+        const text = readFileSync(file, 'utf8');
+        const report = await runtime.users.import(
+          text,
+          opts.format as 'json' | 'csv' | 'auto',
+          'cli',
+          (done, total) => io.err(`import: ${done}/${total} rows`),
+        );
+        for (const e of [...report.errors, ...report.failed])
+          io.out(`row ${e.row}\t${e.field}\t${e.message}`);
+        const refused =
+          report.errors.length + report.errorsOmitted + report.failed.length + report.failedOmitted;
+        io.out(`imported ${report.imported} users; ${refused} rows refused`);
+        if (refused > 0) exitCode = 1;
       }),
     );
 

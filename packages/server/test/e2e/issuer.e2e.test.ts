@@ -623,6 +623,89 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       assert.equal(requestId, 'abc-123');
     });
 
+    test('admin API users: create (hash never shown), policy, unique usernames, change, password, page, delete', async () => {
+      const auth = { authorization: `Bearer ${await adminToken()}`, 'content-type': 'application/json' };
+      const call = async (
+        method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+        path: string,
+        body?: unknown,
+      ) => {
+        const res = await request(`${base}/admin/v1${path}`, {
+          method,
+          headers: body === undefined ? { authorization: auth.authorization } : auth,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.body.text();
+        return { status: res.statusCode, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+      };
+      const created = await call('POST', '/users', {
+        username: `Dana-${name.replace(/\W/g, '')}`,
+        password: 'a long enough passphrase',
+        roles: ['support'],
+        attributes: { tenant: 'acme', level: 2 },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const user = created.json.user as { id: string; has_password: boolean; roles: string[] };
+      assert.equal(user.has_password, true);
+      assert.ok(!JSON.stringify(created.json).includes('argon2'), 'no hash in the answer');
+
+      const before = ((await call('GET', '/users?limit=500')).json.users as unknown[]).length;
+      const refusals = [
+        {
+          res: await call('POST', '/users', { username: 'eve', password: 'short' }),
+          status: 400,
+          code: 'ERR_REQUEST_INVALID',
+        },
+        {
+          res: await call('POST', '/users', { username: 'has space', password: 'a long enough passphrase' }),
+          status: 400,
+          code: 'ERR_REQUEST_INVALID',
+        },
+        {
+          res: await call('POST', '/users', { username: `DANA-${name.replace(/\W/g, '')}` }),
+          status: 409,
+          code: 'ERR_STORE_CONFLICT',
+        },
+        {
+          res: await call('POST', '/users', { username: 'x', is_admin: true }),
+          status: 400,
+          code: 'ERR_REQUEST_INVALID',
+        },
+        { res: await call('PATCH', `/users/${user.id}`, {}), status: 400, code: 'ERR_REQUEST_INVALID' },
+        {
+          res: await call('PUT', `/users/${user.id}/password`, { password: 'tiny' }),
+          status: 400,
+          code: 'ERR_PASSWORD_POLICY',
+        },
+        { res: await call('GET', '/users/usr_nobody'), status: 404, code: 'ERR_STORE_NOT_FOUND' },
+      ];
+      for (const [i, r] of refusals.entries()) {
+        assert.equal(r.res.status, r.status, `refusal ${i}: ${JSON.stringify(r.res.json)}`);
+        assert.equal(r.res.json.code, r.code, `refusal ${i}`);
+      }
+      assert.equal(
+        ((await call('GET', '/users?limit=500')).json.users as unknown[]).length,
+        before,
+        'refusals changed nothing',
+      );
+
+      const patched = await call('PATCH', `/users/${user.id}`, {
+        roles: ['support', 'billing'],
+        disabled: true,
+      });
+      assert.deepEqual((patched.json.user as { roles: string[] }).roles, ['support', 'billing']);
+      assert.equal((patched.json.user as { disabled: boolean }).disabled, true);
+      assert.equal(
+        (await call('PUT', `/users/${user.id}/password`, { password: 'yet another passphrase' })).status,
+        204,
+      );
+      const page = await call('GET', '/users?limit=1');
+      assert.equal((page.json.users as unknown[]).length, 1);
+      assert.equal(typeof page.json.next, 'string');
+      assert.equal((await call('DELETE', `/users/${user.id}`)).status, 204);
+      assert.equal((await call('GET', `/users/${user.id}`)).status, 404);
+    });
+
     test('every issuance, revocation, admin change and failed client authentication is in an intact audit chain', async () => {
       const cfg = storage() as { store?: { url: string; schema: string } } | undefined;
       const store = cfg?.store

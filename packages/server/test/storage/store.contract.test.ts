@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ClientRecord, OpaqueTokenRecord, SigningKeyRecord, Store } from '@gatehouse/core';
+import type { ClientRecord, OpaqueTokenRecord, SigningKeyRecord, Store, UserRecord } from '@gatehouse/core';
 import { createEmbeddedStore } from '../../src/storage/embedded-store.js';
 import { createPostgresStore } from '../../src/storage/postgres-store.js';
 import {
@@ -280,6 +280,63 @@ function storeContract(h: StoreHarness): void {
       isGatehouseError('ERR_STORE_CONFLICT', 409),
     );
     assert.deepEqual(await store.audit.head(), entry(3), 'the failed batch left no row behind');
+  });
+
+  it('users: round-trip every field, unique id and case-folded username, paging by id, patch, delete', async (t) => {
+    const store = await h.open(t);
+    const user = (id: string, username: string): UserRecord => ({
+      id,
+      username,
+      usernameKey: username.toLowerCase(),
+      passwordHash:
+        '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+      disabled: false,
+      roles: ['admin', 'support'],
+      groups: ['ops'],
+      attributes: { tenant: 'acme', level: 3, mfa: true },
+      createdAt: T0,
+      updatedAt: T0,
+      passwordChangedAt: FAR_EXP,
+    });
+    await store.users.create(user('u2', 'Bob'));
+    await store.users.create(user('u1', 'Alice'));
+    await store.users.create(user('u3', 'Carol'));
+    assert.deepEqual(await store.users.get('u1'), user('u1', 'Alice'));
+    assert.deepEqual(await store.users.getByUsernameKey('alice'), user('u1', 'Alice'));
+    assert.equal(await store.users.getByUsernameKey('Alice'), undefined, 'lookup is by the folded key');
+    await assert.rejects(
+      store.users.create(user('u1', 'Other')),
+      isGatehouseError('ERR_STORE_CONFLICT', 409),
+    );
+    await assert.rejects(
+      store.users.create(user('u9', 'ALICE')),
+      isGatehouseError('ERR_STORE_CONFLICT', 409),
+    );
+    assert.deepEqual(
+      (await store.users.list(null, 2)).map((u) => u.id),
+      ['u1', 'u2'],
+    );
+    assert.deepEqual(
+      (await store.users.list('u2', 10)).map((u) => u.id),
+      ['u3'],
+    );
+    const updated = await store.users.update('u2', {
+      disabled: true,
+      roles: [],
+      updatedAt: T0 + 5,
+      passwordHash: null,
+    });
+    assert.equal(updated?.disabled, true);
+    assert.deepEqual(updated?.roles, []);
+    assert.equal(updated?.passwordHash, null);
+    assert.deepEqual(updated?.groups, ['ops'], 'unpatched fields stay');
+    await assert.rejects(
+      store.users.update('u3', { usernameKey: 'alice' }),
+      isGatehouseError('ERR_STORE_CONFLICT', 409),
+    );
+    assert.equal(await store.users.update('nobody', { disabled: true }), undefined);
+    assert.equal(await store.users.delete('u3'), true);
+    assert.equal(await store.users.delete('u3'), false);
   });
 
   it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {

@@ -5,6 +5,8 @@ import type {
   OpaqueTokenRecord,
   RevokedTokenRecord,
   SigningKeyRecord,
+  UserPatch,
+  UserRecord,
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
 import type { Insertable, Selectable, Updateable } from 'kysely';
@@ -14,6 +16,7 @@ import type {
   OpaqueTokensTable,
   RevokedTokensTable,
   SigningKeysTable,
+  UsersTable,
 } from './tables.js';
 
 /** Converts a `bigint` column value (string from pg, number from SQLite) to a number. */
@@ -191,4 +194,59 @@ export function auditToRow(record: AuditRecord): Insertable<AuditLogTable> {
     prev_hash: record.prevHash,
     hash: record.hash,
   };
+}
+
+function parseAttributes(text: string): UserRecord['attributes'] {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('attributes object');
+  for (const v of Object.values(value)) {
+    if (!['string', 'number', 'boolean'].includes(typeof v)) throw corrupt('attribute value');
+  }
+  return value as UserRecord['attributes'];
+}
+
+export function userFromRow(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    usernameKey: row.username_key,
+    passwordHash: row.password_hash,
+    disabled: Number(row.disabled) === 1,
+    roles: parseStringArray(row.roles),
+    groups: parseStringArray(row.groups),
+    attributes: parseAttributes(row.attributes),
+    createdAt: toEpoch(row.created_at),
+    updatedAt: toEpoch(row.updated_at),
+    passwordChangedAt: toNullableEpoch(row.password_changed_at),
+  };
+}
+
+export function userToRow(record: UserRecord): Insertable<UsersTable> {
+  return {
+    id: record.id,
+    username: record.username,
+    username_key: record.usernameKey,
+    password_hash: record.passwordHash,
+    disabled: record.disabled ? 1 : 0,
+    roles: JSON.stringify(record.roles),
+    groups: JSON.stringify(record.groups),
+    attributes: JSON.stringify(record.attributes),
+    created_at: record.createdAt,
+    updated_at: record.updatedAt,
+    password_changed_at: record.passwordChangedAt,
+  };
+}
+
+export function userPatchToRow(patch: UserPatch): Updateable<UsersTable> {
+  const row: Updateable<UsersTable> = {};
+  if (patch.username !== undefined) row.username = patch.username;
+  if (patch.usernameKey !== undefined) row.username_key = patch.usernameKey;
+  if (patch.passwordHash !== undefined) row.password_hash = patch.passwordHash;
+  if (patch.disabled !== undefined) row.disabled = patch.disabled ? 1 : 0;
+  if (patch.roles !== undefined) row.roles = JSON.stringify(patch.roles);
+  if (patch.groups !== undefined) row.groups = JSON.stringify(patch.groups);
+  if (patch.attributes !== undefined) row.attributes = JSON.stringify(patch.attributes);
+  if (patch.updatedAt !== undefined) row.updated_at = patch.updatedAt;
+  if (patch.passwordChangedAt !== undefined) row.password_changed_at = patch.passwordChangedAt;
+  return row;
 }

@@ -10,6 +10,9 @@ import type {
   SigningKeyRepository,
   Store,
   TokenRepository,
+  UserPatch,
+  UserRecord,
+  UserRepository,
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
 import { type Insertable, type Kysely, Migrator, type Selectable, sql } from 'kysely';
@@ -28,6 +31,9 @@ import {
   signingKeyFromRow,
   signingKeyPatchToRow,
   signingKeyToRow,
+  userFromRow,
+  userPatchToRow,
+  userToRow,
 } from './rows.js';
 import type { Database } from './tables.js';
 
@@ -120,6 +126,51 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     delete: (id) =>
       guard('client', async () => {
         const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      }),
+  };
+
+  async function getUser(id: string): Promise<UserRecord | undefined> {
+    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : userFromRow(row);
+  }
+
+  const users: UserRepository = {
+    get: (id) => guard('user', () => getUser(id)),
+    getByUsernameKey: (usernameKey) =>
+      guard('user', async () => {
+        const row = await db
+          .selectFrom('users')
+          .selectAll()
+          .where('username_key', '=', usernameKey)
+          .executeTakeFirst();
+        return row === undefined ? undefined : userFromRow(row);
+      }),
+    list: (afterId, limit) =>
+      guard('user', async () => {
+        let query = db.selectFrom('users').selectAll().orderBy('id').limit(limit);
+        if (afterId !== null) query = query.where('id', '>', afterId);
+        return (await query.execute()).map(userFromRow);
+      }),
+    create: (record: UserRecord) =>
+      guard('a user with this id or username', async () => {
+        await db.insertInto('users').values(userToRow(record)).execute();
+      }),
+    update: (id: string, patch: UserPatch) =>
+      guard('a user with this username', async () => {
+        const changes = userPatchToRow(patch);
+        if (Object.keys(changes).length === 0) return getUser(id);
+        const row = await db
+          .updateTable('users')
+          .set(changes)
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst();
+        return row === undefined ? undefined : userFromRow(row);
+      }),
+    delete: (id) =>
+      guard('user', async () => {
+        const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
         return result.numDeletedRows > 0n;
       }),
   };
@@ -243,6 +294,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     keys,
     tokens,
     audit,
+    users,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

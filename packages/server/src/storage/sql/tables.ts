@@ -66,11 +66,28 @@ export interface AuditLogTable {
   hash: string;
 }
 
+export interface UsersTable {
+  id: string;
+  username: string;
+  username_key: string;
+  password_hash: string | null;
+  /** 0 or 1: portable boolean. */
+  disabled: number;
+  roles: JsonTextColumn;
+  groups: JsonTextColumn;
+  /** JSON object text. */
+  attributes: string;
+  created_at: EpochColumn;
+  updated_at: EpochColumn;
+  password_changed_at: NullableEpochColumn;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
   audit_log: AuditLogTable;
+  users: UsersTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_tokens: RevokedTokensTable;
 }

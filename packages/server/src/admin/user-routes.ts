@@ -1,0 +1,133 @@
+import { GatehouseError } from '@gatehouse/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type UserDirectory, userView } from '../users/user-directory.js';
+
+const userIdParam = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^usr_[A-Za-z0-9_-]{1,64}$' } },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
+
+const nameList = {
+  type: 'array',
+  items: { type: 'string', minLength: 1, maxLength: 128 },
+  maxItems: 256,
+} as const;
+const attributes = {
+  type: 'object',
+  maxProperties: 64,
+  additionalProperties: { type: ['string', 'number', 'boolean'] },
+} as const;
+
+/** Shapes only; the user directory applies the full rules (username syntax, password policy). */
+export const createUserBody = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', minLength: 1, maxLength: 128 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+    password_hash: { type: 'string', minLength: 1, maxLength: 512 },
+    roles: nameList,
+    groups: nameList,
+    attributes,
+    disabled: { type: 'boolean' },
+  },
+  required: ['username'],
+  additionalProperties: false,
+} as const;
+
+export const updateUserBody = {
+  type: 'object',
+  properties: { roles: nameList, groups: nameList, attributes, disabled: { type: 'boolean' } },
+  additionalProperties: false,
+  minProperties: 1,
+} as const;
+
+export const setPasswordBody = {
+  type: 'object',
+  properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  required: ['password'],
+  additionalProperties: false,
+} as const;
+
+const listQuery = {
+  type: 'object',
+  properties: {
+    after: { type: 'string', maxLength: 80 },
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' },
+  },
+  additionalProperties: false,
+} as const;
+
+interface UpdateBody {
+  roles?: string[];
+  groups?: string[];
+  attributes?: Record<string, string | number | boolean>;
+  disabled?: boolean;
+}
+
+/** `/admin/v1/users`: list, create, read, change, set password, delete. */
+export async function userRoutes(
+  app: FastifyInstance,
+  users: UserDirectory,
+  actorOf: (request: FastifyRequest) => string,
+): Promise<void> {
+  app.get<{ Querystring: { after?: string; limit?: string } }>(
+    '/users',
+    { schema: { querystring: listQuery } },
+    async (request) => {
+      const limit = Math.min(Number(request.query.limit ?? 100), 500);
+      const page = await users.list(request.query.after ?? null, limit);
+      return { users: page.map(userView), next: page.length === limit ? (page.at(-1)?.id ?? null) : null };
+    },
+  );
+
+  app.post('/users', { schema: { body: createUserBody } }, async (request, reply) => {
+    const user = await users.create(request.body, actorOf(request));
+    return reply.code(201).send({ user: userView(user) });
+  });
+
+  app.get<{ Params: { id: string } }>('/users/:id', { schema: { params: userIdParam } }, async (request) => {
+    const user = await users.get(request.params.id);
+    if (!user)
+      throw new GatehouseError('ERR_STORE_NOT_FOUND', `no user with id "${request.params.id}"`, {
+        status: 404,
+      });
+    return { user: userView(user) };
+  });
+
+  app.patch<{ Params: { id: string }; Body: UpdateBody }>(
+    '/users/:id',
+    { schema: { params: userIdParam, body: updateUserBody } },
+    async (request) => {
+      const { disabled, ...rest } = request.body;
+      const actor = actorOf(request);
+      let user =
+        Object.keys(rest).length > 0 ? await users.update(request.params.id, rest, actor) : undefined;
+      if (disabled !== undefined) user = await users.setDisabled(request.params.id, disabled, actor);
+      if (!user)
+        throw new GatehouseError('ERR_STORE_NOT_FOUND', `no user with id "${request.params.id}"`, {
+          status: 404,
+        });
+      return { user: userView(user) };
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { password: string } }>(
+    '/users/:id/password',
+    { schema: { params: userIdParam, body: setPasswordBody } },
+    async (request, reply) => {
+      await users.setPassword(request.params.id, request.body.password, actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/users/:id',
+    { schema: { params: userIdParam } },
+    async (request, reply) => {
+      await users.delete(request.params.id, actorOf(request));
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { main } from '../../src/cli/main.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-users-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'), { mode: 0o600 });
+const configFile = join(dir, 'gatehouse.yaml');
+writeFileSync(configFile, `data_dir: ${dir}\nkeys:\n  kek: { source: file, path: ${join(dir, 'kek')} }\n`);
+
+async function run(args: string[], stdin = ''): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['--config', configFile, ...args], {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    readStdin: async () => stdin,
+  });
+  return { code, out, err };
+}
+
+const HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWY';
+
+test('users create / passwd / disable / enable / delete; passwords only from stdin, never echoed', async () => {
+  const created = await run(
+    ['users', 'create', 'Alice', '--roles', 'admin,support', '--password-stdin'],
+    'correct horse battery\n',
+  );
+  assert.equal(created.code, 0, created.err.join('\n'));
+  const { user } = JSON.parse(created.out[0] ?? '{}') as {
+    user: { id: string; roles: string[]; has_password: boolean };
+  };
+  assert.deepEqual(user.roles, ['admin', 'support']);
+  assert.equal(user.has_password, true);
+  assert.ok(!created.out.join('').includes('correct horse'), 'the password is never printed');
+
+  const weak = await run(['users', 'create', 'bob', '--password-stdin'], 'short\n');
+  assert.equal(weak.code, 1);
+  assert.match(weak.err.join('\n'), /ERR_REQUEST_INVALID.*password/);
+
+  const dup = await run(['users', 'create', 'ALICE']);
+  assert.equal(dup.code, 1, 'usernames are unique case-insensitively');
+  assert.match(dup.err.join('\n'), /ERR_STORE_CONFLICT/);
+
+  assert.equal((await run(['users', 'passwd', user.id], 'another long passphrase')).code, 0);
+  assert.equal((await run(['users', 'passwd', user.id], 'tiny')).code, 1);
+  assert.equal((await run(['users', 'disable', user.id])).code, 0);
+  assert.match(
+    (await run(['users', 'list'])).out.join('\n'),
+    new RegExp(`${user.id}\\tAlice\\tdisabled\\troles=admin,support`),
+  );
+  assert.equal((await run(['users', 'enable', user.id])).code, 0);
+  assert.equal((await run(['users', 'delete', user.id])).code, 0);
+  assert.equal((await run(['users', 'delete', user.id])).code, 1);
+});
+
+test('users import: CSV with progress, per-row errors without stopping, audited, chain intact', async () => {
+  const lines = ['username,password_hash,roles,groups,attr.tenant,disabled'];
+  for (let i = 0; i < 250; i++) lines.push(`user${i},"${HASH}",reader;writer,staff,acme,false`);
+  lines.push('bad name,,,,,false'); // invalid username
+  lines.push(`user7,"${HASH}",,,,false`); // duplicate in the file
+  lines.push('withpass,,,,,false'); // no password: allowed (cannot log in with a password)
+  const file = join(dir, 'users.csv');
+  writeFileSync(file, `${lines.join('\r\n')}\r\n`);
+
+  const result = await run(['users', 'import', file]);
+  assert.equal(result.code, 1, 'some rows were refused');
+  assert.ok(
+    result.err.some((l) => /^import: 100\/251 rows$/.test(l)),
+    result.err.join('\n'),
+  );
+  assert.ok(
+    result.err.some((l) => /^import: 251\/251 rows$/.test(l)),
+    'final progress line',
+  );
+  assert.match(result.out.join('\n'), /row 251\tusername\t/);
+  assert.match(result.out.join('\n'), /row 252\tusername\t.*duplicate|row 252\t.*username/);
+  assert.match(result.out.at(-1) ?? '', /^imported 251 users; 2 rows refused$/);
+
+  const listed = (await run(['users', 'list'])).out;
+  assert.equal(listed.length, 251);
+  assert.ok(listed.some((l) => /\tuser42\tenabled\troles=reader,writer$/.test(l)));
+
+  const verify = await run(['audit', 'verify']);
+  assert.equal(verify.code, 0, verify.out.join('\n'));
+  assert.match(verify.out.join('\n'), /intact/);
+});
