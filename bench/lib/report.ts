@@ -44,6 +44,11 @@ export interface Report {
   profileDir?: string;
 }
 
+/** Gatehouse does durable work per token that the peers do not; the figures include it. */
+const AUDIT_NOTE =
+  '- Gatehouse writes a durable, hash-chained audit entry for every issued token before it answers (group-committed ' +
+  'to SQLite here); neither oidc-provider nor the bare baseline does. The issuance figures include that write.';
+
 export function machine(): { cpus: number; node: string; cpu: string } {
   let cpu = 'unknown';
   try {
@@ -259,6 +264,7 @@ function measurementNotes(report: Report): string[] {
       'Gatehouse — if bare node:http (parse, authenticate, sign, respond, nothing else) is itself below 3× oidc-provider, ' +
       'no full token service can reach 3× here.',
   );
+  notes.push(AUDIT_NOTE);
   if (report.steadiness.minOverMax < 0.85) {
     notes.push(
       `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
