@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 
 /** Every child still running; all of them are killed when the benchmark exits, however it exits. */
 const running = new Set<ChildProcess>();
@@ -30,18 +29,8 @@ export interface ServerProcess {
   stop(graceMs?: number): Promise<string>;
 }
 
-/** Finds a free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One helper for tests and benchmarks alike.
+export { freePort } from '../../packages/server/test/support/gatehouse-process.js';
 
 export interface SpawnServerOptions {
   name: string;

@@ -13,13 +13,9 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { peerEnv } from './peer-env.js';
 
-const port = Number(process.env.BENCH_PORT);
-const secret = process.env.BENCH_SECRET;
-if (!Number.isInteger(port) || port <= 0 || !secret) {
-  console.error('BENCH_PORT and BENCH_SECRET are required');
-  process.exit(2);
-}
+const { port, secret } = peerEnv();
 
 const CLIENT_ID = 'bench';
 const ALLOWED_SCOPES = new Set(['read']);

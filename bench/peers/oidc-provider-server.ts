@@ -10,13 +10,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import './quiet-console.js';
 import Provider from 'oidc-provider';
+import { peerEnv } from './peer-env.js';
 
-const port = Number(process.env.BENCH_PORT);
-const secret = process.env.BENCH_SECRET;
-if (!Number.isInteger(port) || port <= 0 || !secret) {
-  console.error('BENCH_PORT and BENCH_SECRET are required');
-  process.exit(2);
-}
+const { port, secret } = peerEnv();
 
 /** The resource every token is for (RFC 8707); the default, since requests name none. */
 const RESOURCE = 'https://api.bench';
