@@ -43,6 +43,9 @@ export type { Bus, BusHandler, BusMessage, Unsubscribe } from './ports/bus.js';
 export type { Cache } from './ports/cache.js';
 export type {
   AccessTokenFormat,
+  ApiKeyPatch,
+  ApiKeyRecord,
+  ApiKeyRepository,
   AuditEntry,
   AuditRecord,
   AuditRepository,

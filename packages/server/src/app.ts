@@ -80,6 +80,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     revocations: runtime.revocations,
     metrics,
     audit: runtime.audit,
+    apiKeys: runtime.apiKeys,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',
@@ -91,6 +92,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     revocations: runtime.revocations,
     audit: runtime.audit,
     users: runtime.users,
+    apiKeys: runtime.apiKeys,
   });
   return app;
 }

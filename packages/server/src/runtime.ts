@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type Bus, type Cache, type Clock, GatehouseError, type Store, systemClock } from '@gatehouse/core';
 import type { Logger } from 'pino';
+import { ApiKeys } from './api-keys/api-keys.js';
 import { auditChainKey } from './audit/audit-chain.js';
 import { AuditLog } from './audit/audit-log.js';
 import { ClientRegistry } from './clients/client-registry.js';
@@ -38,6 +39,8 @@ export interface Runtime {
   audit: AuditLog;
   /** Key sealing the audit chain (derived from the KEK), for `gatehouse audit verify`. */
   auditKey: Buffer;
+  /** API keys for services (`sk_<id>.<secret>`). */
+  apiKeys: ApiKeys;
   /** Users: passwords (argon2id), roles, groups, attributes. */
   users: UserDirectory;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
@@ -158,6 +161,10 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     await revocations.start();
     closers.push(() => revocations.stop());
 
+    const apiKeys = new ApiKeys({ store, clock, audit, logger });
+    apiKeys.start();
+    closers.push(() => apiKeys.stop());
+
     const tokens = new AccessTokens(
       { keys, store, clock },
       {
@@ -191,6 +198,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       active: new ActiveTokens({ tokens, revocations, clients }),
       audit,
       auditKey,
+      apiKeys,
       users: new UserDirectory({ store, hasher: new PasswordHasher(), clock, audit, bus }),
       remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,

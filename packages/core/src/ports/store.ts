@@ -136,6 +136,39 @@ export interface UserRepository {
   delete(id: string): Promise<boolean>;
 }
 
+/** A long-lived credential for a service: `sk_<id>.<secret>`; only the secret's digest is kept. */
+export interface ApiKeyRecord {
+  /** Public part of the key, also its id in the admin API. */
+  id: string;
+  name: string;
+  /** Who the key acts for (a client id or service name); becomes `client_id` in introspection. */
+  owner: string;
+  /** `sha256:<base64url>` digest of the secret part. */
+  secretDigest: string;
+  scopes: string[];
+  createdAt: number;
+  /** Hard end of validity; null for keys that do not expire. */
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** Set on a key replaced by rotation: it stays valid until then. */
+  graceUntil: number | null;
+  /** Id of the key that replaced this one. */
+  replacedBy: string | null;
+  lastUsedAt: number | null;
+}
+
+export type ApiKeyPatch = Partial<
+  Pick<ApiKeyRecord, 'revokedAt' | 'graceUntil' | 'replacedBy' | 'lastUsedAt'>
+>;
+
+export interface ApiKeyRepository {
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Ordered by creation, oldest first. */
+  list(): Promise<ApiKeyRecord[]>;
+  create(record: ApiKeyRecord): Promise<void>;
+  update(id: string, patch: ApiKeyPatch): Promise<ApiKeyRecord | undefined>;
+}
+
 /** One security-relevant act, as the caller describes it. */
 export interface AuditEntry {
   /** When it happened, milliseconds since the epoch. */
@@ -183,6 +216,7 @@ export interface Store {
   /** Append-only, hash-chained audit log. */
   readonly audit: AuditRepository;
   readonly users: UserRepository;
+  readonly apiKeys: ApiKeyRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

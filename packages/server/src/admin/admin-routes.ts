@@ -1,5 +1,6 @@
 import { GatehouseError, isResourceIndicator } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type ClientRegistry, clientView } from '../clients/client-registry.js';
 import type { AccessTokens } from '../issuer/access-tokens.js';
@@ -14,6 +15,7 @@ import {
   rotateKeyBody,
   updateClientBody,
 } from './admin-schemas.js';
+import { apiKeyRoutes } from './api-key-routes.js';
 import { adminOpenApi } from './openapi.js';
 import { userRoutes } from './user-routes.js';
 
@@ -29,6 +31,7 @@ export interface AdminDeps {
   revocations: Revocations;
   audit: AuditLog;
   users: UserDirectory;
+  apiKeys: ApiKeys;
 }
 
 interface ClientBody {
@@ -168,7 +171,9 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       },
     );
 
-    await userRoutes(secured, deps.users, (request) => `admin:${admins.get(request) ?? 'unknown'}`);
+    const actorOf = (request: FastifyRequest) => `admin:${admins.get(request) ?? 'unknown'}`;
+    await userRoutes(secured, deps.users, actorOf);
+    await apiKeyRoutes(secured, deps.apiKeys, actorOf);
 
     secured.get('/keys', async () => ({ keys: deps.keys.list() }));
 

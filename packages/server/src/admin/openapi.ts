@@ -8,6 +8,7 @@ import {
   rotateKeyBody,
   updateClientBody,
 } from './admin-schemas.js';
+import { createApiKeyBody, rotateApiKeyBody } from './api-key-routes.js';
 import { createUserBody, setPasswordBody, updateUserBody } from './user-routes.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -173,6 +174,35 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
           summary: 'Set a new password',
           requestBody: { required: true, ...json(setPasswordBody) },
           responses: { 204: { description: 'Changed' }, ...problems(400, 401, 403, 404) },
+        },
+      },
+      '/api-keys': {
+        get: {
+          summary: 'List API keys (never their secrets)',
+          responses: { 200: { description: 'API keys' }, ...problems(401, 403) },
+        },
+        post: {
+          summary: 'Create an API key `sk_<id>.<secret>`; the key is returned once',
+          requestBody: { required: true, ...json(createApiKeyBody) },
+          responses: { 201: { description: 'Created (api_key, key)' }, ...problems(400, 401, 403) },
+        },
+      },
+      '/api-keys/{id}/rotate': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        post: {
+          summary: 'Replace a key; the old one stays valid for overlap_seconds (default 7 days)',
+          requestBody: { required: false, ...json(rotateApiKeyBody) },
+          responses: {
+            201: { description: 'The new key (api_key, key)' },
+            ...problems(400, 401, 403, 404, 409),
+          },
+        },
+      },
+      '/api-keys/{id}': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        delete: {
+          summary: 'Revoke a key at once',
+          responses: { 204: { description: 'Revoked' }, ...problems(401, 403, 404) },
         },
       },
       '/keys': {

@@ -1,6 +1,7 @@
 import { ConfigError, GatehouseError } from '@gatehouse/core';
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
+import { apiKeyView } from '../api-keys/api-keys.js';
 import { verifyAuditChain } from '../audit/verify-audit.js';
 import { readFileSync } from 'node:fs';
 import { clientView } from '../clients/client-registry.js';
@@ -296,6 +297,59 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         if (refused > 0) exitCode = 1;
       }),
     );
+
+  const apiKeys = program.command('api-keys').description('manage API keys for services (sk_<id>.<secret>)');
+  apiKeys.command('list').action(() =>
+    withRuntime(async (runtime) => {
+      for (const k of await runtime.apiKeys.list()) {
+        const state =
+          k.revokedAt !== null ? 'revoked' : k.replacedBy !== null ? `rotated->${k.replacedBy}` : 'active';
+        io.out(`${k.id}\t${k.owner}\t${k.name}\t${state}\tscopes=${k.scopes.join(' ') || '-'}`);
+      }
+    }),
+  );
+  apiKeys
+    .command('create <owner> <name>')
+    .option('--scopes <scopes>', 'space-separated scopes', '')
+    .option('--expires-in <seconds>', 'lifetime in seconds (default: no expiry)')
+    .action((owner: string, name: string, opts: { scopes: string; expiresIn?: string }) =>
+      withRuntime(async (runtime) => {
+        const expiresIn = opts.expiresIn === undefined ? null : Number(opts.expiresIn);
+        if (expiresIn !== null && (!Number.isSafeInteger(expiresIn) || expiresIn < 1)) {
+          throw new GatehouseError(
+            'ERR_REQUEST_INVALID',
+            '--expires-in must be a whole number of seconds ≥ 1',
+            { status: 400 },
+          );
+        }
+        const { record, key } = await runtime.apiKeys.create(
+          { name, owner, scopes: opts.scopes.split(/\s+/).filter(Boolean), expiresIn },
+          'cli',
+        );
+        io.out(JSON.stringify({ api_key: apiKeyView(record), key }));
+      }),
+    );
+  apiKeys
+    .command('rotate <id>')
+    .option('--overlap <seconds>', 'how long the old key keeps working (default 7 days)')
+    .action((id: string, opts: { overlap?: string }) =>
+      withRuntime(async (runtime) => {
+        const overlap = opts.overlap === undefined ? undefined : Number(opts.overlap);
+        if (overlap !== undefined && (!Number.isSafeInteger(overlap) || overlap < 0)) {
+          throw new GatehouseError('ERR_REQUEST_INVALID', '--overlap must be a whole number of seconds ≥ 0', {
+            status: 400,
+          });
+        }
+        const { record, key } = await runtime.apiKeys.rotate(id, 'cli', overlap);
+        io.out(JSON.stringify({ api_key: apiKeyView(record), key }));
+      }),
+    );
+  apiKeys.command('revoke <id>').action((id: string) =>
+    withRuntime(async (runtime) => {
+      await runtime.apiKeys.revoke(id, 'cli');
+      io.out(`revoked API key ${id}`);
+    }),
+  );
 
   const audit = program.command('audit').description('the append-only audit log');
   audit

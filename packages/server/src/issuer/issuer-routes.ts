@@ -1,4 +1,6 @@
+import type { ClientRecord } from '@gatehouse/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClientRegistry } from '../clients/client-registry.js';
 import { FormBody } from '../http/form-body.js';
@@ -21,6 +23,7 @@ export interface IssuerDeps {
   revocations: Revocations;
   metrics: Metrics;
   audit: AuditLog;
+  apiKeys: ApiKeys;
 }
 
 /**
@@ -125,6 +128,8 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
     const body = formOf(request);
     const { client: caller } = await authenticate(request, body, deps);
     const token = body.require('token');
+    if (token.startsWith('sk_'))
+      return reply.headers(NO_STORE).send(await introspectApiKey(token, caller, deps));
     const live = await deps.active.check(token);
     const allowed =
       live !== undefined && (live.client.id === caller.id || caller.scopes.includes(INTROSPECT_SCOPE));
@@ -172,4 +177,29 @@ async function authenticate(request: FastifyRequest, body: FormBody, deps: Issue
     }
     throw err;
   }
+}
+
+/** RFC 7662 answer for an API key: its owner acts as the client; other callers need the introspect scope. */
+async function introspectApiKey(
+  token: string,
+  caller: ClientRecord,
+  deps: IssuerDeps,
+): Promise<Record<string, unknown>> {
+  const valid = await deps.apiKeys.verify(token);
+  const allowed =
+    valid !== undefined && (valid.key.owner === caller.id || caller.scopes.includes(INTROSPECT_SCOPE));
+  deps.metrics.introspections.inc({ active: String(allowed) });
+  if (!allowed || !valid) return { active: false };
+  const { key, validUntil } = valid;
+  return {
+    active: true,
+    token_type: 'api_key',
+    iss: deps.issuer,
+    sub: `apikey:${key.id}`,
+    client_id: key.owner,
+    jti: key.id,
+    iat: key.createdAt,
+    ...(validUntil !== null && { exp: validUntil }),
+    ...(key.scopes.length > 0 && { scope: key.scopes.join(' ') }),
+  };
 }

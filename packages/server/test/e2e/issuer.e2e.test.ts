@@ -706,6 +706,69 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       assert.equal((await call('GET', `/users/${user.id}`)).status, 404);
     });
 
+    test('API keys: created once via the admin API, checked by introspection; tampered, revoked and rotated-out keys are inactive', async () => {
+      const auth = { authorization: `Bearer ${await adminToken()}`, 'content-type': 'application/json' };
+      const create = await request(`${base}/admin/v1/api-keys`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ name: 'nightly export', owner: 'reports', scopes: ['reports:read'] }),
+      });
+      assert.equal(create.statusCode, 201);
+      const created = (await create.body.json()) as { api_key: { id: string }; key: string };
+      assert.match(created.key, /^sk_[\w-]{16}\.[\w-]{43}$/);
+      const introspect = async (token: string, who: 'orders' | 'reports' = 'orders') =>
+        (await post('/oauth2/introspect', form({ token }), { authorization: basic(who, SECRETS[who]) })).json;
+
+      const active = await introspect(created.key);
+      assert.equal(active.active, true);
+      assert.equal(active.token_type, 'api_key');
+      assert.equal(active.client_id, 'reports');
+      assert.equal(active.scope, 'reports:read');
+      assert.equal(
+        (await introspect(created.key, 'reports')).active,
+        true,
+        'the owner may introspect its key',
+      );
+      const tampered = created.key.slice(0, -1) + (created.key.endsWith('A') ? 'B' : 'A');
+      assert.deepEqual(await introspect(tampered), { active: false });
+
+      const rotate = await request(`${base}/admin/v1/api-keys/${created.api_key.id}/rotate`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ overlap_seconds: 0 }),
+      });
+      assert.equal(rotate.statusCode, 201);
+      const rotated = (await rotate.body.json()) as { api_key: { id: string }; key: string };
+      assert.deepEqual(
+        await introspect(created.key),
+        { active: false },
+        'overlap 0: the old key ends at once',
+      );
+      assert.equal((await introspect(rotated.key)).active, true);
+
+      const bad = await request(`${base}/admin/v1/api-keys`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ name: 'x' }),
+      });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(((await bad.body.json()) as { code: string }).code, 'ERR_REQUEST_INVALID');
+
+      const revoke = await request(`${base}/admin/v1/api-keys/${rotated.api_key.id}`, {
+        method: 'DELETE',
+        headers: { authorization: auth.authorization },
+      });
+      assert.equal(revoke.statusCode, 204);
+      await revoke.body.dump();
+      assert.deepEqual(await introspect(rotated.key), { active: false });
+      const list = (await (
+        await request(`${base}/admin/v1/api-keys`, { headers: { authorization: auth.authorization } })
+      ).body.json()) as {
+        api_keys: object[];
+      };
+      assert.ok(!JSON.stringify(list).includes(created.key.split('.')[1] ?? '?'), 'no secret in listings');
+    });
+
     test('every issuance, revocation, admin change and failed client authentication is in an intact audit chain', async () => {
       const cfg = storage() as { store?: { url: string; schema: string } } | undefined;
       const store = cfg?.store

@@ -111,6 +111,27 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('users').ifExists().execute();
     },
   },
+  '0004_api_keys': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('secret_digest', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('grace_until', 'bigint')
+        .addColumn('replaced_by', 'text')
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('api_keys').ifExists().execute();
+    },
+  },
 };
 
 /** Serves the in-code migrations to Kysely's Migrator (no files read at run time). */

@@ -1,4 +1,6 @@
 import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
   AuditRecord,
   ClientPatch,
   ClientRecord,
@@ -11,6 +13,7 @@ import type {
 import { GatehouseError } from '@gatehouse/core';
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type {
+  ApiKeysTable,
   AuditLogTable,
   ClientsTable,
   OpaqueTokensTable,
@@ -248,5 +251,46 @@ export function userPatchToRow(patch: UserPatch): Updateable<UsersTable> {
   if (patch.attributes !== undefined) row.attributes = JSON.stringify(patch.attributes);
   if (patch.updatedAt !== undefined) row.updated_at = patch.updatedAt;
   if (patch.passwordChangedAt !== undefined) row.password_changed_at = patch.passwordChangedAt;
+  return row;
+}
+
+export function apiKeyFromRow(row: Selectable<ApiKeysTable>): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    owner: row.owner,
+    secretDigest: row.secret_digest,
+    scopes: parseStringArray(row.scopes),
+    createdAt: toEpoch(row.created_at),
+    expiresAt: toNullableEpoch(row.expires_at),
+    revokedAt: toNullableEpoch(row.revoked_at),
+    graceUntil: toNullableEpoch(row.grace_until),
+    replacedBy: row.replaced_by,
+    lastUsedAt: toNullableEpoch(row.last_used_at),
+  };
+}
+
+export function apiKeyToRow(record: ApiKeyRecord): Insertable<ApiKeysTable> {
+  return {
+    id: record.id,
+    name: record.name,
+    owner: record.owner,
+    secret_digest: record.secretDigest,
+    scopes: JSON.stringify(record.scopes),
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    revoked_at: record.revokedAt,
+    grace_until: record.graceUntil,
+    replaced_by: record.replacedBy,
+    last_used_at: record.lastUsedAt,
+  };
+}
+
+export function apiKeyPatchToRow(patch: ApiKeyPatch): Updateable<ApiKeysTable> {
+  const row: Updateable<ApiKeysTable> = {};
+  if (patch.revokedAt !== undefined) row.revoked_at = patch.revokedAt;
+  if (patch.graceUntil !== undefined) row.grace_until = patch.graceUntil;
+  if (patch.replacedBy !== undefined) row.replaced_by = patch.replacedBy;
+  if (patch.lastUsedAt !== undefined) row.last_used_at = patch.lastUsedAt;
   return row;
 }

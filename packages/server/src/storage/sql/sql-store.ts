@@ -1,4 +1,7 @@
 import type {
+  ApiKeyPatch,
+  ApiKeyRecord,
+  ApiKeyRepository,
   AuditRecord,
   AuditRepository,
   ClientPatch,
@@ -19,6 +22,9 @@ import { type Insertable, type Kysely, Migrator, type Selectable, sql } from 'ky
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
 import {
+  apiKeyFromRow,
+  apiKeyPatchToRow,
+  apiKeyToRow,
   auditFromRow,
   auditToRow,
   clientFromRow,
@@ -175,6 +181,37 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
   };
 
+  async function getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : apiKeyFromRow(row);
+  }
+
+  const apiKeys: ApiKeyRepository = {
+    get: (id) => guard('API key', () => getApiKey(id)),
+    list: () =>
+      guard('API key', async () =>
+        (await db.selectFrom('api_keys').selectAll().orderBy('created_at').orderBy('id').execute()).map(
+          apiKeyFromRow,
+        ),
+      ),
+    create: (record: ApiKeyRecord) =>
+      guard('an API key with this id', async () => {
+        await db.insertInto('api_keys').values(apiKeyToRow(record)).execute();
+      }),
+    update: (id: string, patch: ApiKeyPatch) =>
+      guard('API key', async () => {
+        const changes = apiKeyPatchToRow(patch);
+        if (Object.keys(changes).length === 0) return getApiKey(id);
+        const row = await db
+          .updateTable('api_keys')
+          .set(changes)
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst();
+        return row === undefined ? undefined : apiKeyFromRow(row);
+      }),
+  };
+
   const keys: SigningKeyRepository = {
     /** Oldest first, the order keys were introduced in. */
     list: () =>
@@ -295,6 +332,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     tokens,
     audit,
     users,
+    apiKeys,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

@@ -82,12 +82,27 @@ export interface UsersTable {
   password_changed_at: NullableEpochColumn;
 }
 
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  owner: string;
+  secret_digest: string;
+  scopes: JsonTextColumn;
+  created_at: EpochColumn;
+  expires_at: NullableEpochColumn;
+  revoked_at: NullableEpochColumn;
+  grace_until: NullableEpochColumn;
+  replaced_by: string | null;
+  last_used_at: NullableEpochColumn;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
   audit_log: AuditLogTable;
   users: UsersTable;
+  api_keys: ApiKeysTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_tokens: RevokedTokensTable;
 }
