@@ -13,7 +13,7 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { peerEnv } from './peer-env.js';
+import { peerEnv, serveUntilSignal } from './peer-env.js';
 
 const { port, secret } = peerEnv();
 
@@ -150,15 +150,4 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-const server = createServer(handle);
-server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`bare node:http token endpoint listening on ${issuer}\n`);
-});
-
-const shutdown = () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+serveUntilSignal(createServer(handle), port, `bare node:http token endpoint listening on ${issuer}`);

@@ -10,7 +10,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import './quiet-console.js';
 import Provider from 'oidc-provider';
-import { peerEnv } from './peer-env.js';
+import { peerEnv, serveUntilSignal } from './peer-env.js';
 
 const { port, secret } = peerEnv();
 
@@ -65,15 +65,4 @@ provider.on('server_error', (_ctx, err) => {
   console.error('oidc-provider server_error:', err);
 });
 
-const server = createServer(provider.callback());
-server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`oidc-provider listening on ${issuer}\n`);
-});
-
-const shutdown = () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+serveUntilSignal(createServer(provider.callback()), port, `oidc-provider listening on ${issuer}`);

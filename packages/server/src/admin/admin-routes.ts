@@ -1,8 +1,9 @@
-import { GatehouseError, isResourceIndicator } from '@gatehouse/core';
+import { GatehouseError } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type ClientRegistry, clientView } from '../clients/client-registry.js';
+import { notFoundError } from '../storage/errors.js';
 import type { AccessTokens } from '../issuer/access-tokens.js';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
 import type { Revocations } from '../issuer/revocations.js';
@@ -99,7 +100,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { body: createClientBody } },
       async (request, reply) => {
         const b = request.body;
-        assertResources(b);
         const { record, secret } = await deps.clients.create({
           id: b.client_id,
           name: b.name,
@@ -122,10 +122,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { params: clientIdParam } },
       async (request) => {
         const record = await deps.clients.get(request.params.id);
-        if (!record)
-          throw new GatehouseError('ERR_STORE_NOT_FOUND', `no client with id "${request.params.id}"`, {
-            status: 404,
-          });
+        if (!record) throw notFoundError(`client "${request.params.id}"`);
         return { client: clientView(record) };
       },
     );
@@ -135,7 +132,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       { schema: { params: clientIdParam, body: updateClientBody } },
       async (request) => {
         const b = request.body;
-        assertResources(b);
         const record = await deps.clients.update(request.params.id, {
           ...(b.name !== undefined && { name: b.name }),
           ...(b.scopes !== undefined && { scopes: b.scopes }),
@@ -244,19 +240,4 @@ async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<s
     );
   }
   return live.client.id;
-}
-
-function assertResources(body: ClientBody): void {
-  const uris = [...(body.resources ?? []), ...(body.audience ? [body.audience] : [])];
-  for (const value of uris) {
-    if (!isResourceIndicator(value)) {
-      throw new GatehouseError(
-        'ERR_REQUEST_INVALID',
-        `"${value.slice(0, 100)}" is not an absolute URI without a fragment`,
-        {
-          status: 400,
-        },
-      );
-    }
-  }
 }

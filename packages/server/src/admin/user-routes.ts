@@ -1,5 +1,5 @@
-import { GatehouseError } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { notFoundError } from '../storage/errors.js';
 import { type UserDirectory, userView } from '../users/user-directory.js';
 
 const userIdParam = {
@@ -89,10 +89,7 @@ export async function userRoutes(
 
   app.get<{ Params: { id: string } }>('/users/:id', { schema: { params: userIdParam } }, async (request) => {
     const user = await users.get(request.params.id);
-    if (!user)
-      throw new GatehouseError('ERR_STORE_NOT_FOUND', `no user with id "${request.params.id}"`, {
-        status: 404,
-      });
+    if (!user) throw notFoundError(`user "${request.params.id}"`);
     return { user: userView(user) };
   });
 
@@ -105,10 +102,7 @@ export async function userRoutes(
       let user =
         Object.keys(rest).length > 0 ? await users.update(request.params.id, rest, actor) : undefined;
       if (disabled !== undefined) user = await users.setDisabled(request.params.id, disabled, actor);
-      if (!user)
-        throw new GatehouseError('ERR_STORE_NOT_FOUND', `no user with id "${request.params.id}"`, {
-          status: 404,
-        });
+      if (!user) throw notFoundError(`user "${request.params.id}"`);
       return { user: userView(user) };
     },
   );

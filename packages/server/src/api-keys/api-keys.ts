@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { digestSecret, secretMatches } from '../clients/client-secrets.js';
+import { notFoundError } from '../storage/errors.js';
 
 /** `sk_` lets secret scanners (and people) recognise a leaked key; the id is public, the secret is not. */
 export const API_KEY_PATTERN = /^sk_([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})$/;
@@ -120,7 +121,7 @@ export class ApiKeys {
     overlap = DEFAULT_ROTATION_OVERLAP,
   ): Promise<{ record: ApiKeyRecord; key: string }> {
     const old = await this.#store.apiKeys.get(id);
-    if (!old || old.revokedAt !== null) throw notFound(id);
+    if (!old || old.revokedAt !== null) throw notFoundError(`active API key "${id}"`);
     if (old.replacedBy !== null) {
       throw new GatehouseError(
         'ERR_STORE_CONFLICT',
@@ -144,7 +145,7 @@ export class ApiKeys {
   /** Revokes at once (rotation overlap included). */
   async revoke(id: string, actor: string): Promise<void> {
     const key = await this.#store.apiKeys.get(id);
-    if (!key) throw notFound(id);
+    if (!key) throw notFoundError(`active API key "${id}"`);
     if (key.revokedAt === null)
       await this.#store.apiKeys.update(id, { revokedAt: epochSeconds(this.#clock) });
     await this.#audit.record({ actor, action: 'api_key.revoked', target: id });
@@ -205,8 +206,4 @@ export class ApiKeys {
   #expiry(expiresIn: number | null | undefined): number | null {
     return expiresIn === undefined || expiresIn === null ? null : epochSeconds(this.#clock) + expiresIn;
   }
-}
-
-function notFound(id: string): GatehouseError {
-  return new GatehouseError('ERR_STORE_NOT_FOUND', `no active API key with id "${id}"`, { status: 404 });
 }

@@ -11,6 +11,7 @@ import {
 } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { digestSecret, generateClientSecret } from './client-secrets.js';
+import { notFoundError } from '../storage/errors.js';
 
 export const CLIENT_CHANGED_TOPIC = 'client.changed';
 
@@ -150,9 +151,14 @@ export class ClientRegistry {
 
   /** Changes an API-managed client; a client declared in the config file is changed there. */
   async update(id: string, patch: ClientPatch): Promise<ClientRecord> {
+    assertValidClient({
+      ...(patch.scopes !== undefined && { scopes: patch.scopes }),
+      ...(patch.resources !== undefined && { resources: patch.resources }),
+      ...(patch.defaultAudience !== undefined && { audience: patch.defaultAudience }),
+    });
     await this.#assertApiManaged(id);
     const record = await this.#store.clients.update(id, { ...patch, updatedAt: epochSeconds(this.#clock) });
-    if (!record) throw notFound(id);
+    if (!record) throw notFoundError(`client "${id}"`);
     await this.#announce(id);
     return record;
   }
@@ -166,7 +172,7 @@ export class ClientRegistry {
 
   async delete(id: string): Promise<void> {
     await this.#assertApiManaged(id);
-    if (!(await this.#store.clients.delete(id))) throw notFound(id);
+    if (!(await this.#store.clients.delete(id))) throw notFoundError(`client "${id}"`);
     await this.#announce(id);
   }
 
@@ -208,7 +214,7 @@ export class ClientRegistry {
 
   async #assertApiManaged(id: string): Promise<void> {
     const record = await this.#store.clients.get(id);
-    if (!record) throw notFound(id);
+    if (!record) throw notFoundError(`client "${id}"`);
     if (record.source === 'config') {
       throw new GatehouseError(
         'ERR_CLIENT_MANAGED_BY_CONFIG',
@@ -248,8 +254,4 @@ function assertValidClient(input: NewClient): void {
       status: 400,
     });
   }
-}
-
-function notFound(id: string): GatehouseError {
-  return new GatehouseError('ERR_STORE_NOT_FOUND', `no client with id "${id}"`, { status: 404 });
 }

@@ -19,6 +19,7 @@ import {
   parseUserImport,
   type RowError,
 } from './user-import.js';
+import { notFoundError } from '../storage/errors.js';
 
 /** Published when what a user may do changes (roles, groups, attributes, disabled). */
 export const PERMISSIONS_CHANGED_TOPIC = 'permissions.changed';
@@ -170,7 +171,7 @@ export class UserDirectory {
   }
 
   async delete(id: string, actor: string): Promise<void> {
-    if (!(await this.#store.users.delete(id))) throw notFound(id);
+    if (!(await this.#store.users.delete(id))) throw notFoundError(`user "${id}"`);
     await this.#audit.record({ actor, action: 'user.deleted', target: id });
     await this.#announce(id);
   }
@@ -211,7 +212,7 @@ export class UserDirectory {
     details: Record<string, unknown> = {},
   ): Promise<UserRecord> {
     const user = await this.#store.users.update(id, { ...patch, updatedAt: epochSeconds(this.#clock) });
-    if (!user) throw notFound(id);
+    if (!user) throw notFoundError(`user "${id}"`);
     await this.#audit.record({ actor, action, target: id, details });
     return user;
   }
@@ -220,8 +221,4 @@ export class UserDirectory {
     // The bus is an accelerator: other instances also re-read users from the store.
     await this.#bus.publish(PERMISSIONS_CHANGED_TOPIC, { sub }).catch(() => undefined);
   }
-}
-
-function notFound(id: string): GatehouseError {
-  return new GatehouseError('ERR_STORE_NOT_FOUND', `no user with id "${id}"`, { status: 404 });
 }
