@@ -47,7 +47,14 @@ export type ErrorCode =
   // user directory
   | 'ERR_PASSWORD_POLICY'
   | 'ERR_IMPORT_TOO_LARGE'
-  | 'ERR_IMPORT_INVALID';
+  | 'ERR_IMPORT_INVALID'
+  // browser login and refresh (/auth/*)
+  | 'ERR_LOGIN_FAILED'
+  | 'ERR_LOGIN_THROTTLED'
+  | 'ERR_ORIGIN_NOT_ALLOWED'
+  | 'ERR_CSRF_INVALID'
+  | 'ERR_REFRESH_INVALID'
+  | 'ERR_REFRESH_REUSED';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {

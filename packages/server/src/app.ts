@@ -4,6 +4,8 @@ import { adminRoutes } from './admin/admin-routes.js';
 import { handleError, handleNotFound } from './http/error-handler.js';
 import { FormBody } from './http/form-body.js';
 import { issuerRoutes } from './issuer/issuer-routes.js';
+import { AUTH_PATH } from './login/cookies.js';
+import { loginRoutes } from './login/login-routes.js';
 import { operationsRoutes } from './observability/operations-routes.js';
 import type { Runtime } from './runtime.js';
 
@@ -81,6 +83,22 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     metrics,
     audit: runtime.audit,
     apiKeys: runtime.apiKeys,
+    issuance: runtime.issuance,
+    sessions: runtime.sessions,
+    exchange: {
+      maxLifetime: config.token_exchange.max_lifetime,
+      maxDepth: config.token_exchange.max_delegation_depth,
+    },
+  });
+  await app.register(loginRoutes, {
+    prefix: AUTH_PATH,
+    sessions: runtime.sessions,
+    users: runtime.users,
+    throttle: runtime.loginThrottle,
+    audit: runtime.audit,
+    clock: runtime.clock,
+    allowedOrigins: config.login.allowed_origins,
+    cookies: { secure: config.login.cookie_secure },
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -8,6 +8,11 @@ import { ClientRegistry } from './clients/client-registry.js';
 import type { ResolvedConfig } from './config/load-config.js';
 import { AccessTokens } from './issuer/access-tokens.js';
 import { ActiveTokens } from './issuer/active-tokens.js';
+import { TokenIssuance } from './issuer/issuance.js';
+import { LoginThrottle } from './login/login-throttle.js';
+import { RefreshFamilies, refreshDerivationKey } from './sessions/refresh-families.js';
+import { loginClientRecord, UserSessions } from './sessions/user-sessions.js';
+import { isLoopbackUrl } from './config/load-config.js';
 import { Revocations } from './issuer/revocations.js';
 import { KeyManager } from './keys/key-manager.js';
 import { KeyVault, loadKek } from './keys/key-vault.js';
@@ -43,6 +48,14 @@ export interface Runtime {
   apiKeys: ApiKeys;
   /** Users: passwords (argon2id), roles, groups, attributes. */
   users: UserDirectory;
+  /** The one way tokens are minted: audit, metrics and the bus included. */
+  issuance: TokenIssuance;
+  /** Refresh token families (rotation, reuse detection). */
+  families: RefreshFamilies;
+  /** Users' sessions: login and refresh. */
+  sessions: UserSessions;
+  /** Brute-force protection of password logins. */
+  loginThrottle: LoginThrottle;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
   remoteJwks: RemoteJwksHealth;
   /** Secret of the example client when this start created it (shown once, then forgotten). */
@@ -135,7 +148,10 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     await keys.start();
     closers.push(() => keys.stop());
 
-    const clients = new ClientRegistry({ store, bus, clock, logger });
+    const clients = new ClientRegistry(
+      { store, bus, clock, logger },
+      { reservedIds: [config.login.client_id] },
+    );
     await clients.start();
     closers.push(() => clients.stop());
     await clients.syncFromConfig(config.clients);
@@ -174,10 +190,45 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
         clockSkew: config.tokens.clock_skew,
       },
     );
-    if (
-      config.issuer.startsWith('http://') &&
-      !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(config.issuer)
-    ) {
+    const families = new RefreshFamilies(
+      { store, clock, key: refreshDerivationKey(kek.kek), audit, bus, revocations, logger },
+      {
+        absoluteLifetime: config.refresh.absolute_lifetime,
+        idleTimeout: config.refresh.idle_timeout,
+        reuseGraceMs: config.refresh.reuse_grace_ms,
+        maxAccessTokenTtl: config.tokens.max_access_token_ttl + config.tokens.clock_skew,
+      },
+    );
+    families.start();
+    closers.push(async () => families.stop());
+    const users = new UserDirectory({
+      store,
+      hasher: new PasswordHasher(),
+      clock,
+      audit,
+      bus,
+      sessions: families,
+    });
+    const issuance = new TokenIssuance({ tokens, audit, metrics, bus });
+    const loginClient = loginClientRecord(config.login.client_id, config.login.access_token_ttl);
+    const sessions = new UserSessions(
+      { users, families, issuance },
+      {
+        client: loginClient,
+        scopes: config.login.scopes,
+        roleScopes: config.login.role_scopes,
+        audience: [config.login.audience ?? config.issuer],
+        ttl: config.login.access_token_ttl,
+      },
+    );
+    if (!config.login.cookie_secure) {
+      warnings.push({
+        code: 'GH_DEV_INSECURE_COOKIE',
+        message:
+          'login cookies are sent without Secure (login.cookie_secure: false); loopback development only',
+      });
+    }
+    if (config.issuer.startsWith('http://') && !isLoopbackUrl(config.issuer)) {
       warnings.push({
         code: 'GH_DEV_PLAIN_HTTP',
         message: `issuer ${config.issuer} is plain http on a non-loopback host; use https`,
@@ -195,11 +246,20 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       clients,
       tokens,
       revocations,
-      active: new ActiveTokens({ tokens, revocations, clients }),
+      active: new ActiveTokens({ tokens, revocations, clients, builtinClients: [loginClient] }),
       audit,
       auditKey,
       apiKeys,
-      users: new UserDirectory({ store, hasher: new PasswordHasher(), clock, audit, bus }),
+      users,
+      issuance,
+      families,
+      sessions,
+      loginThrottle: new LoginThrottle(cache, {
+        maxAttempts: config.login.max_attempts,
+        window: config.login.attempt_window,
+        lockout: config.login.lockout,
+        maxLockout: config.login.max_lockout,
+      }),
       remoteJwks: new RemoteJwksHealth(metrics.registry),
       exampleClientSecret,
       warnings,

@@ -40,6 +40,28 @@ export const resourceIndicator = z
   .string()
   .refine(isResourceIndicator, 'expected an absolute URI without a fragment (RFC 8707)');
 
+/** RFC 8693 grant type URN. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/** Grants a registered client may be given. */
+export const CLIENT_GRANT_TYPES = ['client_credentials', TOKEN_EXCHANGE_GRANT] as const;
+
+/** A client's delegation rule (token exchange actor). */
+export const mayActSchema = z
+  .object({
+    subject_audiences: z
+      .array(z.string().min(1).max(2048))
+      .min(1)
+      .describe(
+        'Subject tokens must be addressed (aud) to one of these: tokens that were sent to this client.',
+      ),
+    scopes: z
+      .array(scopeToken)
+      .default([])
+      .describe('The most it may delegate: issued scope = requested ∩ subject scope ∩ these.'),
+  })
+  .strict();
+
 export const clientConfigSchema = z
   .object({
     id: clientId.describe('The client_id.'),
@@ -60,9 +82,12 @@ export const clientConfigSchema = z
       .optional()
       .describe('Audience when no resource is requested; defaults to the issuer.'),
     grant_types: z
-      .array(z.enum(['client_credentials']))
+      .array(z.enum(CLIENT_GRANT_TYPES))
       .default(['client_credentials'])
-      .describe('Grants the client may use.'),
+      .describe('Grants the client may use; token exchange also needs may_act.'),
+    may_act: mayActSchema
+      .optional()
+      .describe('RFC 8693: which subject tokens this client may exchange and how much it may pass on.'),
     access_token_format: z
       .enum(['jwt', 'opaque'])
       .default('jwt')
@@ -228,6 +253,82 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    login: z
+      .object({
+        client_id: clientId
+          .default('gatehouse-login')
+          .describe(
+            'client_id of the first-party login client (a public client; no registered client may use it).',
+          ),
+        allowed_origins: z
+          .array(url)
+          .default([])
+          .describe(
+            'Origins allowed to call /auth/login, /auth/refresh and /auth/logout; default: the issuer origin.',
+          ),
+        cookie_secure: z
+          .boolean()
+          .default(true)
+          .describe('Mark the refresh and CSRF cookies Secure; false is allowed only for a loopback issuer.'),
+        scopes: z.array(scopeToken).default([]).describe('Scopes every logged-in user gets.'),
+        role_scopes: z
+          .record(z.string().min(1).max(200), z.array(scopeToken))
+          .default({})
+          .describe('Further scopes by role: { admin: [orders:admin] }.'),
+        audience: resourceIndicator
+          .optional()
+          .describe('Audience of user access tokens; defaults to the issuer.'),
+        access_token_ttl: seconds(
+          'Lifetime of user access tokens, seconds; default tokens.access_token_ttl.',
+        ).optional(),
+        max_attempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(5)
+          .describe('Failed logins allowed per account and per client IP within attempt_window.'),
+        attempt_window: seconds('Window of max_attempts, seconds.').default(60),
+        lockout: seconds(
+          'First lockout after too many failures, seconds; doubles with each further lockout.',
+        ).default(60),
+        max_lockout: seconds('Longest lockout, seconds.').default(3600),
+      })
+      .strict()
+      .prefault({}),
+    refresh: z
+      .object({
+        absolute_lifetime: seconds(
+          'A refresh family ends this long after login, however often used.',
+        ).default(604_800),
+        idle_timeout: seconds('A refresh family ends when unused this long.').default(86_400),
+        reuse_grace_ms: z
+          .number()
+          .int()
+          .min(0)
+          .max(60_000)
+          .default(2000)
+          .describe(
+            'Replaying the immediately previous token within this many ms, from the same binding, returns the successor already issued instead of ending the family (parallel tabs).',
+          ),
+      })
+      .strict()
+      .prefault({}),
+    token_exchange: z
+      .object({
+        max_lifetime: seconds(
+          'Longest lifetime of an exchanged token, seconds (never past the subject token).',
+        ).default(300),
+        max_delegation_depth: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe('Most actors an act claim may nest.'),
+      })
+      .strict()
+      .prefault({}),
     clients: z.array(clientConfigSchema).default([]),
     example_client: z
       .boolean()
@@ -252,13 +353,39 @@ export const configSchema = z
         });
       }
       seen.add(client.id);
+      if (client.id === config.login.client_id) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clients', index, 'id'],
+          message: `"${client.id}" is login.client_id, reserved for the first-party login client`,
+        });
+      }
+      if (client.grant_types.includes(TOKEN_EXCHANGE_GRANT) && client.may_act === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clients', index, 'may_act'],
+          message: 'the token-exchange grant needs a may_act rule',
+        });
+      }
     });
-    if (config.tokens.access_token_ttl > config.tokens.max_access_token_ttl) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tokens', 'access_token_ttl'],
-        message: 'must not exceed tokens.max_access_token_ttl',
-      });
+    // A setting that must not exceed another: [value, bound, path of the value, name of the bound].
+    const bounds: [number, number, string[], string][] = [
+      [
+        config.refresh.idle_timeout,
+        config.refresh.absolute_lifetime,
+        ['refresh', 'idle_timeout'],
+        'refresh.absolute_lifetime',
+      ],
+      [config.login.lockout, config.login.max_lockout, ['login', 'lockout'], 'login.max_lockout'],
+      [
+        config.tokens.access_token_ttl,
+        config.tokens.max_access_token_ttl,
+        ['tokens', 'access_token_ttl'],
+        'tokens.max_access_token_ttl',
+      ],
+    ];
+    for (const [value, bound, path, boundName] of bounds) {
+      if (value > bound) ctx.addIssue({ code: 'custom', path, message: `must not exceed ${boundName}` });
     }
   });
 
@@ -266,5 +393,7 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 /** The configuration after validation and defaults. */
 export type GatehouseConfig = z.output<typeof configSchema>;
+/** A client's may_act rule as declared in the config file. */
+export type MayActConfig = z.output<typeof mayActSchema>;
 /** One client as declared in the config file. */
 export type ClientConfig = z.output<typeof clientConfigSchema>;

@@ -24,8 +24,21 @@ export interface ClientRecord {
   accessTokenTtl: number | null;
   /** Where the record came from: the config file is re-applied on start, the API is not. */
   source: 'config' | 'api';
+  /**
+   * RFC 8693 delegation rules when this client acts for others (token exchange); null when it
+   * may not exchange tokens at all.
+   */
+  mayAct: MayActRule | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** What a client may do as the actor of a token exchange. */
+export interface MayActRule {
+  /** Subject tokens must be addressed (`aud`) to one of these: the client acts on tokens sent to it. */
+  subjectAudiences: string[];
+  /** The most it may pass on: issued scope = requested ∩ subject's ∩ these. */
+  scopes: string[];
 }
 
 /** Fields of a client that may change after creation. */
@@ -83,6 +96,8 @@ export interface OpaqueTokenRecord {
   aud: string[];
   iat: number;
   exp: number;
+  /** Further claims (`act`, `sid`, `roles`, `groups`) as JSON object text; null when none. */
+  extra: string | null;
 }
 
 /** A revoked token identifier, kept until the token would have expired anyway. */
@@ -206,6 +221,88 @@ export interface AuditRepository {
   list(afterSeq: number, limit: number): Promise<AuditRecord[]>;
 }
 
+/** Why a refresh family ended. */
+export type FamilyEndReason =
+  | 'logout'
+  | 'reuse_detected'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'user_deleted'
+  | 'admin';
+
+/**
+ * A refresh token family: every refresh token minted from one login, rotated on each use. Only
+ * digests of the tokens are stored; `generation` counts rotations, and the token of the current
+ * generation is the only one that rotates.
+ */
+export interface RefreshFamilyRecord {
+  id: string;
+  /** The client the family is bound to (the first-party login client for browser logins). */
+  clientId: string;
+  /** Whose tokens these are (a user id). */
+  sub: string;
+  scope: string;
+  aud: string[];
+  /**
+   * How a refresh must prove it comes from the same place: `csrf:<digest>` for a browser family
+   * (the CSRF token bound to it), `client` for one refreshed at the token endpoint by its client.
+   */
+  binding: string;
+  createdAt: number;
+  /** Absolute end, however often it is used. */
+  expiresAt: number;
+  /** Epoch seconds of the last rotation (idle timeout counts from here). */
+  lastUsedAt: number;
+  /** Number of rotations so far; the current token has this generation. */
+  generation: number;
+  /** Epoch milliseconds of the last rotation (the replay grace window counts from here). */
+  rotatedAtMs: number;
+  /** Salt of the last rotation; with the previous token it re-derives the current one. */
+  rotationSalt: string | null;
+  revokedAt: number | null;
+  revokedReason: FamilyEndReason | null;
+}
+
+/** A refresh token as stored: its digest and where it sits in its family. */
+export interface RefreshTokenRecord {
+  /** base64url SHA-256 of the token text. */
+  digest: string;
+  familyId: string;
+  generation: number;
+}
+
+/** The rotation a compare-and-set applies to a family. */
+export interface FamilyRotation {
+  /** Generation the caller saw; the rotation applies only if the family is still there. */
+  fromGeneration: number;
+  /** Digest of the new token (generation fromGeneration + 1). */
+  digest: string;
+  salt: string;
+  rotatedAtMs: number;
+  lastUsedAt: number;
+}
+
+export interface RefreshTokenRepository {
+  /** Creates a family with its first token (generation 0), atomically. */
+  createFamily(family: RefreshFamilyRecord, firstDigest: string): Promise<void>;
+  /** The token with this digest and its family, or undefined. */
+  find(digest: string): Promise<{ token: RefreshTokenRecord; family: RefreshFamilyRecord } | undefined>;
+  getFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
+  /**
+   * Compare-and-set: moves an unrevoked family from `fromGeneration` to the next and records the
+   * new token, in one transaction. False when another rotation (or a revocation) came first.
+   */
+  rotate(familyId: string, rotation: FamilyRotation): Promise<boolean>;
+  /** Ends a family; false when it was already ended (the first reason stays). */
+  revokeFamily(familyId: string, at: number, reason: FamilyEndReason): Promise<boolean>;
+  /** Ends every live family of a subject; returns the ended families. */
+  revokeSubject(sub: string, at: number, reason: FamilyEndReason): Promise<RefreshFamilyRecord[]>;
+  /** Live (unrevoked, unexpired) families of a subject. */
+  listLive(sub: string, now: number): Promise<RefreshFamilyRecord[]>;
+  /** Deletes families (and their tokens) whose absolute end is before `now`; returns how many. */
+  purgeExpired(now: number): Promise<number>;
+}
+
 /** The durable store: one per process, shared by every role. */
 export interface Store {
   /** Adapter name, e.g. `embedded` or `postgres`. */
@@ -217,6 +314,7 @@ export interface Store {
   readonly audit: AuditRepository;
   readonly users: UserRepository;
   readonly apiKeys: ApiKeyRepository;
+  readonly refreshTokens: RefreshTokenRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

@@ -7,7 +7,10 @@ import {
   type Clock,
   epochSeconds,
   GatehouseError,
+  type MayActConfig,
+  type MayActRule,
   type Store,
+  TOKEN_EXCHANGE_GRANT,
 } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { digestSecret, generateClientSecret } from './client-secrets.js';
@@ -25,6 +28,7 @@ export interface NewClient {
   grantTypes?: string[];
   accessTokenFormat?: ClientRecord['accessTokenFormat'];
   accessTokenTtl?: number | null;
+  mayAct?: MayActRule | null;
 }
 
 /** The public view of a client (never a secret or digest). */
@@ -40,6 +44,7 @@ export interface ClientView {
   source: string;
   created_at: number;
   updated_at: number;
+  may_act: { subject_audiences: string[]; scopes: string[] } | null;
 }
 
 export function clientView(record: ClientRecord): ClientView {
@@ -55,7 +60,16 @@ export function clientView(record: ClientRecord): ClientView {
     source: record.source,
     created_at: record.createdAt,
     updated_at: record.updatedAt,
+    may_act: record.mayAct && {
+      subject_audiences: record.mayAct.subjectAudiences,
+      scopes: record.mayAct.scopes,
+    },
   };
+}
+
+/** The config file's spelling of a may_act rule, as the record holds it. */
+export function mayActFromConfig(rule: MayActConfig | undefined): MayActRule | null {
+  return rule ? { subjectAudiences: rule.subject_audiences, scopes: rule.scopes } : null;
 }
 
 const CACHE_ENTRIES = 10_000;
@@ -76,6 +90,8 @@ export class ClientRegistry {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #cacheTtlMs: number;
+  /** Ids no registered client may take (the first-party login client's). */
+  readonly #reservedIds: Set<string>;
   readonly #cache = new Map<string, CacheEntry>();
   /** Bumped on every change to an id, so a read that raced a change never caches the old record. */
   readonly #generation = new Map<string, number>();
@@ -83,8 +99,9 @@ export class ClientRegistry {
 
   constructor(
     deps: { store: Store; bus: Bus; clock: Clock; logger: Logger },
-    options: { cacheTtlMs?: number } = {},
+    options: { cacheTtlMs?: number; reservedIds?: readonly string[] } = {},
   ) {
+    this.#reservedIds = new Set(options.reservedIds ?? []);
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
@@ -130,6 +147,7 @@ export class ClientRegistry {
     const secret = generateClientSecret();
     const now = epochSeconds(this.#clock);
     const id = input.id ?? `client-${generateClientSecret().slice(0, 12)}`;
+    if (this.#reservedIds.has(id)) throw invalidClient(`client_id: "${id}" is reserved for the login client`);
     const record: ClientRecord = {
       id,
       name: input.name ?? id,
@@ -143,6 +161,7 @@ export class ClientRegistry {
       source: 'api',
       createdAt: now,
       updatedAt: now,
+      mayAct: input.mayAct ?? null,
     };
     await this.#store.clients.create(record);
     await this.#announce(id);
@@ -155,6 +174,8 @@ export class ClientRegistry {
       ...(patch.scopes !== undefined && { scopes: patch.scopes }),
       ...(patch.resources !== undefined && { resources: patch.resources }),
       ...(patch.defaultAudience !== undefined && { audience: patch.defaultAudience }),
+      ...(patch.grantTypes !== undefined && { grantTypes: patch.grantTypes }),
+      ...(patch.mayAct !== undefined && { mayAct: patch.mayAct }),
     });
     await this.#assertApiManaged(id);
     const record = await this.#store.clients.update(id, { ...patch, updatedAt: epochSeconds(this.#clock) });
@@ -194,6 +215,7 @@ export class ClientRegistry {
         accessTokenFormat: client.access_token_format,
         accessTokenTtl: client.access_token_ttl ?? null,
         source: 'config' as const,
+        mayAct: mayActFromConfig(client.may_act),
       };
       if (existing.has(client.id)) {
         await this.#store.clients.update(client.id, { ...fields, updatedAt: now });
@@ -238,7 +260,14 @@ export class ClientRegistry {
 }
 
 /** The same rules as a client declared in the config file, whichever door (API, CLI) it comes through. */
-const clientFields = clientConfigSchema.pick({ id: true, scopes: true, resources: true, audience: true });
+const clientFields = clientConfigSchema.pick({
+  id: true,
+  scopes: true,
+  resources: true,
+  audience: true,
+  grant_types: true,
+  may_act: true,
+});
 
 function assertValidClient(input: NewClient): void {
   const parsed = clientFields.partial().safeParse({
@@ -246,12 +275,21 @@ function assertValidClient(input: NewClient): void {
     scopes: input.scopes,
     resources: input.resources,
     audience: input.audience ?? undefined,
+    grant_types: input.grantTypes,
+    may_act: input.mayAct
+      ? { subject_audiences: input.mayAct.subjectAudiences, scopes: input.mayAct.scopes }
+      : undefined,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.join('.') ?? 'client';
-    throw new GatehouseError('ERR_REQUEST_INVALID', `${where}: ${issue?.message ?? 'invalid'}`, {
-      status: 400,
-    });
+    throw invalidClient(`${where}: ${issue?.message ?? 'invalid'}`);
   }
+  if (input.grantTypes?.includes(TOKEN_EXCHANGE_GRANT) && !input.mayAct) {
+    throw invalidClient('may_act: the token-exchange grant needs a may_act rule');
+  }
+}
+
+function invalidClient(message: string): GatehouseError {
+  return new GatehouseError('ERR_REQUEST_INVALID', message, { status: 400 });
 }

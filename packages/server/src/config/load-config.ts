@@ -87,15 +87,32 @@ function resolveDerived(config: GatehouseConfig, file: string | null, cwd: strin
           path: resolve(dataDir, config.storage.store.path ?? join(dataDir, 'gatehouse.db')),
         }
       : config.storage.store;
+  const issuer = config.issuer ?? publicUrl;
+  if (!config.login.cookie_secure && !isLoopbackUrl(issuer)) {
+    throw new ConfigError([
+      {
+        path: 'login.cookie_secure',
+        message: `may be false only for a loopback issuer (http://127.0.0.1, localhost); ${issuer} is not`,
+      },
+    ]);
+  }
+  const allowedOrigins = config.login.allowed_origins.length > 0 ? config.login.allowed_origins : [issuer];
   return {
     ...config,
-    issuer: config.issuer ?? publicUrl,
+    login: { ...config.login, allowed_origins: [...new Set(allowedOrigins.map((o) => new URL(o).origin))] },
+    issuer,
     server: { ...config.server, public_url: publicUrl },
     data_dir: dataDir,
     storage: { ...config.storage, store },
     from_file: file,
     example_client: config.example_client ?? file === null,
   };
+}
+
+/** True for http(s) URLs on 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackUrl(value: string): boolean {
+  const host = new URL(value).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** `['clients', 0, 'id']` → `clients[0].id`. */

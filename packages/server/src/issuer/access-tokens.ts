@@ -27,6 +27,36 @@ export interface AccessTokenClaims {
   jti: string;
   client_id: string;
   scope?: string;
+  /** RFC 8693 §4.1: who acts for `sub`, most recent actor outermost. */
+  act?: ActorClaim;
+  /** Session (refresh family) the token was minted from; ending the session ends the token. */
+  sid?: string;
+  /** RFC 9068 §2.2.3.1 roles and groups of a user. */
+  roles?: string[];
+  groups?: string[];
+}
+
+/** An `act` claim: the actor, and the actors before it nested inside. */
+export interface ActorClaim {
+  sub: string;
+  client_id?: string;
+  act?: ActorClaim;
+}
+
+/** Claims beyond the RFC 9068 core that a grant may add. */
+export type ExtraClaims = Pick<AccessTokenClaims, 'act' | 'sid' | 'roles' | 'groups'>;
+
+/** What to mint: for whom, with what, for how long. */
+export interface IssueInput {
+  client: ClientRecord;
+  sub: string;
+  scope: string[];
+  audience: string[];
+  /** Lifetime wanted by the grant (e.g. user tokens); capped by the client's and the server's. */
+  ttl?: number;
+  /** An upper bound on the lifetime, e.g. a token exchange's subject token expiry. */
+  notAfter?: number;
+  extra?: ExtraClaims;
 }
 
 export interface IssuedToken {
@@ -71,14 +101,14 @@ export class AccessTokens {
     this.#options = options;
   }
 
-  async issue(input: {
-    client: ClientRecord;
-    sub: string;
-    scope: string[];
-    audience: string[];
-  }): Promise<IssuedToken> {
+  async issue(input: IssueInput): Promise<IssuedToken> {
     const iat = epochSeconds(this.#clock);
-    const ttl = Math.min(input.client.accessTokenTtl ?? this.#options.defaultTtl, this.#options.maxTtl);
+    let ttl = Math.min(
+      input.ttl ?? input.client.accessTokenTtl ?? this.#options.defaultTtl,
+      this.#options.maxTtl,
+    );
+    if (input.notAfter !== undefined) ttl = Math.min(ttl, input.notAfter - iat);
+    if (ttl <= 0) throw new RangeError('token lifetime would be zero or negative');
     const claims: AccessTokenClaims = {
       iss: this.#options.issuer,
       sub: input.sub,
@@ -89,6 +119,8 @@ export class AccessTokens {
       client_id: input.client.id,
     };
     if (input.scope.length > 0) claims.scope = input.scope.join(' ');
+    const extra = compactExtra(input.extra);
+    if (extra) Object.assign(claims, extra);
     if (input.client.accessTokenFormat === 'opaque') {
       const token = OPAQUE_PREFIX + this.#ids.next(32);
       await this.#store.tokens.putOpaque({
@@ -100,6 +132,7 @@ export class AccessTokens {
         aud: input.audience,
         iat,
         exp: claims.exp,
+        extra: extra ? JSON.stringify(extra) : null,
       });
       return { token, claims, format: 'opaque', expiresIn: ttl };
     }
@@ -169,7 +202,19 @@ function claimsOfOpaque(issuer: string, record: OpaqueTokenRecord): AccessTokenC
     client_id: record.clientId,
   };
   if (record.scope) claims.scope = record.scope;
+  if (record.extra !== null) Object.assign(claims, JSON.parse(record.extra) as ExtraClaims);
   return claims;
+}
+
+/** The extra claims that carry something (empty lists and undefined dropped), or undefined. */
+function compactExtra(extra: ExtraClaims | undefined): ExtraClaims | undefined {
+  if (!extra) return undefined;
+  const out: ExtraClaims = {};
+  if (extra.act) out.act = extra.act;
+  if (extra.sid) out.sid = extra.sid;
+  if (extra.roles && extra.roles.length > 0) out.roles = extra.roles;
+  if (extra.groups && extra.groups.length > 0) out.groups = extra.groups;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The issuer reads back its own tokens whatever audience it issued them to; every other check stays on. */

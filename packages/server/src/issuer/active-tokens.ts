@@ -18,16 +18,25 @@ export class ActiveTokens {
   readonly #revocations: Revocations;
   readonly #clients: ClientRegistry;
 
-  constructor(deps: { tokens: AccessTokens; revocations: Revocations; clients: ClientRegistry }) {
+  readonly #builtin: ReadonlyMap<string, ClientRecord>;
+
+  constructor(deps: {
+    tokens: AccessTokens;
+    revocations: Revocations;
+    clients: ClientRegistry;
+    /** Clients that are part of Gatehouse itself (the first-party login client), not registered. */
+    builtinClients?: readonly ClientRecord[];
+  }) {
     this.#tokens = deps.tokens;
     this.#revocations = deps.revocations;
     this.#clients = deps.clients;
+    this.#builtin = new Map((deps.builtinClients ?? []).map((c) => [c.id, c]));
   }
 
   async check(token: string): Promise<ActiveToken | undefined> {
     const claims = await this.#tokens.read(token);
-    if (!claims || (await this.#revocations.isRevoked(claims.jti))) return undefined;
-    const client = await this.#clients.get(claims.client_id);
+    if (!claims || (await this.#revocations.isTokenRevoked(claims))) return undefined;
+    const client = this.#builtin.get(claims.client_id) ?? (await this.#clients.get(claims.client_id));
     return client ? { claims, client } : undefined;
   }
 }

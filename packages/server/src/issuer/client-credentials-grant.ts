@@ -15,15 +15,21 @@ const PRIVILEGED_SCOPE_PREFIX = 'gatehouse:';
 export function grantedScopes(body: FormBody, client: ClientRecord): string[] {
   const requested = body.get('scope');
   if (requested === undefined) return client.scopes.filter((s) => !s.startsWith(PRIVILEGED_SCOPE_PREFIX));
-  const parts = requested.split(' ');
-  if (parts.some((p) => !SCOPE_TOKEN.test(p))) {
-    throw new OAuthError('invalid_scope', 'scope must be space-separated scope tokens');
-  }
+  const parts = parseScope(requested);
   const allowed = new Set(client.scopes);
   const denied = parts.filter((p) => !allowed.has(p));
   if (denied.length > 0) {
     // Scope tokens exclude " and \ (checked above), so echoing one keeps error_description in RFC 6749's charset.
     throw new OAuthError('invalid_scope', `the client may not request scope ${denied[0]}`);
+  }
+  return parts;
+}
+
+/** Splits an RFC 6749 §3.3 `scope` value into distinct scope tokens; `invalid_scope` when malformed. */
+export function parseScope(value: string): string[] {
+  const parts = value.split(' ');
+  if (parts.some((p) => !SCOPE_TOKEN.test(p))) {
+    throw new OAuthError('invalid_scope', 'scope must be space-separated scope tokens');
   }
   return [...new Set(parts)];
 }

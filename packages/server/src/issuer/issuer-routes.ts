@@ -1,4 +1,4 @@
-import type { ClientRecord } from '@gatehouse/core';
+import { type ClientRecord, TOKEN_EXCHANGE_GRANT } from '@gatehouse/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -10,7 +10,12 @@ import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { ActiveTokens } from './active-tokens.js';
 import { authenticateClient } from './client-auth.js';
+import { REFRESH_PREFIX } from '../sessions/refresh-families.js';
+import type { UserSessions } from '../sessions/user-sessions.js';
 import { grantedAudience, grantedScopes } from './client-credentials-grant.js';
+import { type IssueRequest, type TokenIssuance, tokenResponse, tokenResponseSchema } from './issuance.js';
+import { refreshTokenGrant } from './refresh-token-grant.js';
+import { ACCESS_TOKEN_TYPE, type TokenExchangeOptions, tokenExchangeGrant } from './token-exchange-grant.js';
 import { authorizationServerMetadata } from './metadata.js';
 import type { Revocations } from './revocations.js';
 
@@ -24,6 +29,9 @@ export interface IssuerDeps {
   metrics: Metrics;
   audit: AuditLog;
   apiKeys: ApiKeys;
+  issuance: TokenIssuance;
+  sessions: UserSessions;
+  exchange: TokenExchangeOptions;
 }
 
 /**
@@ -34,22 +42,10 @@ export const INTROSPECT_SCOPE = 'gatehouse:introspect';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
-/** RFC 6749 §5.1 success body; a schema lets Fastify serialize it without generic JSON.stringify. */
-const tokenResponseSchema = {
-  type: 'object',
-  properties: {
-    access_token: { type: 'string' },
-    token_type: { type: 'string' },
-    expires_in: { type: 'integer' },
-    scope: { type: 'string' },
-  },
-  required: ['access_token', 'token_type', 'expires_in'],
-} as const;
-
 /** The form body, or `invalid_request` when the request was not form-encoded. */
-function formOf(request: FastifyRequest): FormBody {
+function formOf(request: FastifyRequest, repeatable: readonly string[] = ['resource']): FormBody {
   if (request.body instanceof FormBody) {
-    request.body.assertNoRepeats();
+    request.body.assertNoRepeats(repeatable);
     return request.body;
   }
   throw new OAuthError('invalid_request', 'the body must be application/x-www-form-urlencoded');
@@ -81,45 +77,33 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
     '/oauth2/token',
     { schema: { response: { 200: tokenResponseSchema } } },
     async (request, reply) => {
-      const body = formOf(request);
+      const body = formOf(request, ['resource', 'audience']);
       const grantType = body.require('grant_type');
-      const { client } = await authenticate(request, body, deps);
-      if (grantType !== 'client_credentials') {
-        throw new OAuthError(
-          'unsupported_grant_type',
-          'this grant_type is not supported; use client_credentials',
-        );
+      const client =
+        grantType === 'refresh_token' && isLoginClient(request, body, deps.sessions.client.id)
+          ? deps.sessions.client
+          : (await authenticate(request, body, deps)).client;
+      let response: Record<string, unknown>;
+      switch (grantType) {
+        case 'client_credentials':
+          response = tokenResponse(await deps.issuance.issue(clientCredentials(body, client, deps.issuer)));
+          break;
+        case 'refresh_token':
+          response = await refreshTokenGrant(body, client, deps.sessions, deps.audit);
+          break;
+        case TOKEN_EXCHANGE_GRANT: {
+          const issue = await exchange(body, client, deps);
+          response = tokenResponse(await deps.issuance.issue(issue), {
+            issued_token_type: ACCESS_TOKEN_TYPE,
+          });
+          break;
+        }
+        default:
+          throw new OAuthError(
+            'unsupported_grant_type',
+            `this grant_type is not supported; use one of ${GRANT_TYPES.join(', ')}`,
+          );
       }
-      if (!client.grantTypes.includes('client_credentials')) {
-        throw new OAuthError('unauthorized_client', 'the client may not use the client_credentials grant');
-      }
-      const scope = grantedScopes(body, client);
-      const audience = grantedAudience(body, client, deps.issuer);
-      const issued = await deps.tokens.issue({ client, sub: client.id, scope, audience });
-      // Durable before the token leaves: an issued token always has its audit entry.
-      await deps.audit.record({
-        actor: `client:${client.id}`,
-        action: 'token.issued',
-        target: issued.claims.jti,
-        details: {
-          grant_type: 'client_credentials',
-          scope: issued.claims.scope ?? '',
-          aud: audience,
-          format: issued.format,
-        },
-      });
-      deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
-      // debug, not info: at thousands of tokens a second a line each would be the log's bulk.
-      request.log.debug(
-        { client_id: client.id, jti: issued.claims.jti, format: issued.format },
-        'access token issued',
-      );
-      const response: Record<string, unknown> = {
-        access_token: issued.token,
-        token_type: 'Bearer',
-        expires_in: issued.expiresIn,
-      };
-      if (issued.claims.scope) response.scope = issued.claims.scope;
       return reply.headers(NO_STORE).send(response);
     },
   );
@@ -141,22 +125,86 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
 
   app.post('/oauth2/revoke', async (request, reply) => {
     const body = formOf(request);
-    const { client } = await authenticate(request, body, deps);
+    const client = isLoginClient(request, body, deps.sessions.client.id)
+      ? deps.sessions.client
+      : (await authenticate(request, body, deps)).client;
     const token = body.require('token');
-    const claims = await deps.tokens.read(token);
     // RFC 7009 §2.2: unknown or foreign tokens still get 200, so revocation is no token oracle.
     let outcome = 'unknown';
-    if (claims && claims.client_id === client.id) {
-      await deps.revocations.revoke(claims.jti, claims.exp);
-      await deps.audit.record({ actor: `client:${client.id}`, action: 'token.revoked', target: claims.jti });
-      outcome = 'revoked';
-      request.log.info({ client_id: client.id, jti: claims.jti }, 'token revoked');
-    } else if (claims) {
-      outcome = 'not_owner';
+    if (token.startsWith(REFRESH_PREFIX)) {
+      // RFC 7009 §2.1: revoking a refresh token ends its whole family and the tokens minted from it.
+      const family = await deps.sessions.familyOf(token);
+      if (family && family.clientId === client.id) {
+        await deps.sessions.logout(family);
+        outcome = 'revoked';
+      } else if (family) {
+        outcome = 'not_owner';
+      }
+    } else {
+      const claims = await deps.tokens.read(token);
+      if (claims && claims.client_id === client.id) {
+        await deps.revocations.revoke(claims.jti, claims.exp);
+        await deps.audit.record({
+          actor: `client:${client.id}`,
+          action: 'token.revoked',
+          target: claims.jti,
+        });
+        outcome = 'revoked';
+        request.log.info({ client_id: client.id, jti: claims.jti }, 'token revoked');
+      } else if (claims) {
+        outcome = 'not_owner';
+      }
     }
     deps.metrics.revocations.inc({ outcome });
     return reply.headers(NO_STORE).send();
   });
+}
+
+/** The grants the token endpoint serves, in the order metadata lists them. */
+export const GRANT_TYPES = ['client_credentials', 'refresh_token', TOKEN_EXCHANGE_GRANT] as const;
+
+/** RFC 6749 §4.4: the client acts for itself. */
+function clientCredentials(body: FormBody, client: ClientRecord, issuer: string): IssueRequest {
+  if (!client.grantTypes.includes('client_credentials')) {
+    throw new OAuthError('unauthorized_client', 'the client may not use the client_credentials grant');
+  }
+  return {
+    client,
+    sub: client.id,
+    scope: grantedScopes(body, client),
+    audience: grantedAudience(body, client, issuer),
+    grantType: 'client_credentials',
+    actor: `client:${client.id}`,
+  };
+}
+
+/** RFC 8693, with refusals audited: a denied delegation is a security-relevant act too. */
+async function exchange(body: FormBody, client: ClientRecord, deps: IssuerDeps): Promise<IssueRequest> {
+  try {
+    return await tokenExchangeGrant(body, client, deps.active, deps.exchange);
+  } catch (err) {
+    if (err instanceof OAuthError) {
+      await deps.audit.record({
+        actor: `client:${client.id}`,
+        action: 'token.exchange_refused',
+        outcome: 'failure',
+        details: { error: err.error, reason: err.message },
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The first-party login client is public (RFC 6749 §2.1): a native app refreshes and revokes with
+ * its client_id alone, and only when no credentials are sent at all.
+ */
+function isLoginClient(request: FastifyRequest, body: FormBody, loginClientId: string) {
+  return (
+    request.headers.authorization === undefined &&
+    body.get('client_secret') === undefined &&
+    body.get('client_id') === loginClientId
+  );
 }
 
 async function authenticate(request: FastifyRequest, body: FormBody, deps: IssuerDeps) {

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 
 export const TOKEN_REVOKED_TOPIC = 'token.revoked';
 
+const SESSION_PREFIX = 'sid:';
+
 /** Bound of the local map: past it the oldest entries go, and the store answers for them. */
 const LOCAL_ENTRIES = 100_000;
 
@@ -48,6 +50,20 @@ export class Revocations {
     await this.#bus.publish(TOKEN_REVOKED_TOPIC, { jti, exp }).catch((err: unknown) => {
       this.#logger.warn({ err }, 'could not publish revocation; other instances read it from the store');
     });
+  }
+
+  /**
+   * Revokes every token minted from a session (refresh family) until `exp`, the moment the last
+   * of them expires. Kept beside token ids under a `sid:` key (a jti never contains ':').
+   */
+  revokeSession(sid: string, exp: number): Promise<void> {
+    return this.revoke(SESSION_PREFIX + sid, exp);
+  }
+
+  /** Whether a token's own id or its session is revoked. */
+  async isTokenRevoked(claims: { jti: string; sid?: string | undefined }): Promise<boolean> {
+    if (await this.isRevoked(claims.jti)) return true;
+    return claims.sid !== undefined && this.isRevoked(SESSION_PREFIX + claims.sid);
   }
 
   async isRevoked(jti: string): Promise<boolean> {

@@ -21,6 +21,15 @@ import {
 } from './user-import.js';
 import { notFoundError } from '../storage/errors.js';
 
+/** What the directory needs from the session machinery. */
+export interface SessionEnder {
+  endAllFor(
+    sub: string,
+    reason: 'password_changed' | 'user_disabled' | 'user_deleted',
+    actor: string,
+  ): Promise<number>;
+}
+
 /** Published when what a user may do changes (roles, groups, attributes, disabled). */
 export const PERMISSIONS_CHANGED_TOPIC = 'permissions.changed';
 
@@ -75,14 +84,42 @@ export class UserDirectory {
   readonly #clock: Clock;
   readonly #audit: AuditLog;
   readonly #bus: Bus;
+  readonly #sessions: SessionEnder | undefined;
   readonly #ids = new RandomIds();
 
-  constructor(deps: { store: Store; hasher: PasswordHasher; clock: Clock; audit: AuditLog; bus: Bus }) {
+  constructor(deps: {
+    store: Store;
+    hasher: PasswordHasher;
+    clock: Clock;
+    audit: AuditLog;
+    bus: Bus;
+    /** Ends a user's sessions when their password changes or they are disabled or deleted. */
+    sessions?: SessionEnder;
+  }) {
     this.#store = deps.store;
     this.#hasher = deps.hasher;
     this.#clock = deps.clock;
     this.#audit = deps.audit;
     this.#bus = deps.bus;
+    this.#sessions = deps.sessions;
+  }
+
+  /**
+   * Checks a login. Undefined for an unknown user, a wrong password, a user without a password
+   * and a disabled user alike, after the same argon2 work, so neither answer nor timing tells
+   * which. A hash made with older parameters is replaced on success.
+   */
+  async authenticate(username: string, password: string): Promise<UserRecord | undefined> {
+    const user = username.length <= 256 ? await this.getByUsername(username) : undefined;
+    const ok = user?.passwordHash
+      ? await this.#hasher.verify(user.passwordHash, password)
+      : await this.#hasher.verifyDummy(password);
+    if (!ok || !user || user.disabled) return undefined;
+    if (user.passwordHash && this.#hasher.needsRehash(user.passwordHash)) {
+      const passwordHash = await this.#hasher.hash(password).catch(() => undefined);
+      if (passwordHash) await this.#store.users.update(user.id, { passwordHash });
+    }
+    return user;
   }
 
   get(id: string): Promise<UserRecord | undefined> {
@@ -152,20 +189,23 @@ export class UserDirectory {
     return user;
   }
 
-  /** Sets a new password after the policy check. */
+  /** Sets a new password after the policy check; every session of the user ends. */
   async setPassword(id: string, password: string, actor: string): Promise<UserRecord> {
     const passwordHash = await this.#hasher.hash(password);
-    return this.#change(
+    const user = await this.#change(
       id,
       { passwordHash, passwordChangedAt: epochSeconds(this.#clock) },
       actor,
       'user.password_changed',
     );
+    await this.#sessions?.endAllFor(id, 'password_changed', actor);
+    return user;
   }
 
   /** Disables or enables login; a disabled user's sessions end (announced). */
   async setDisabled(id: string, disabled: boolean, actor: string): Promise<UserRecord> {
     const user = await this.#change(id, { disabled }, actor, disabled ? 'user.disabled' : 'user.enabled');
+    if (disabled) await this.#sessions?.endAllFor(id, 'user_disabled', actor);
     await this.#announce(user.id);
     return user;
   }
@@ -173,6 +213,7 @@ export class UserDirectory {
   async delete(id: string, actor: string): Promise<void> {
     if (!(await this.#store.users.delete(id))) throw notFoundError(`user "${id}"`);
     await this.#audit.record({ actor, action: 'user.deleted', target: id });
+    await this.#sessions?.endAllFor(id, 'user_deleted', actor);
     await this.#announce(id);
   }
 

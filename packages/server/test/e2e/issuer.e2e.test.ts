@@ -9,7 +9,8 @@ import { request } from 'undici';
 import { digestSecret } from '../../src/clients/client-secrets.js';
 import { auditChainKey } from '../../src/audit/audit-chain.js';
 import { verifyAuditChain } from '../../src/audit/verify-audit.js';
-import { createEmbeddedStore, createPostgresStore } from '../../src/storage/index.js';
+import { createPostgresStore } from '../../src/storage/index.js';
+import { storeBehind } from '../support/e2e-store.js';
 import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeAdapter, probe, servers, uniqueName } from '../support/servers.js';
 
@@ -106,10 +107,15 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
       assert.equal(meta.issuer, base);
       assert.equal(meta.token_endpoint, `${base}/oauth2/token`);
       assert.equal(meta.jwks_uri, `${base}/.well-known/jwks.json`);
-      assert.deepEqual(meta.grant_types_supported, ['client_credentials']);
+      assert.deepEqual(meta.grant_types_supported, [
+        'client_credentials',
+        'refresh_token',
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+      ]);
       assert.deepEqual(meta.token_endpoint_auth_methods_supported, [
         'client_secret_basic',
         'client_secret_post',
+        'none',
       ]);
       assert.equal(meta.introspection_endpoint, `${base}/oauth2/introspect`);
       assert.equal(meta.revocation_endpoint, `${base}/oauth2/revoke`);
@@ -770,10 +776,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
     });
 
     test('every issuance, revocation, admin change and failed client authentication is in an intact audit chain', async () => {
-      const cfg = storage() as { store?: { url: string; schema: string } } | undefined;
-      const store = cfg?.store
-        ? createPostgresStore({ url: cfg.store.url, schema: cfg.store.schema })
-        : createEmbeddedStore({ path: join(gh.dataDir, 'gatehouse.db') });
+      const store = storeBehind(storage(), gh.dataDir);
       try {
         const result = await verifyAuditChain(store, auditChainKey(KEK));
         assert.equal(result.ok, true, JSON.stringify(result));

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ClientRecord, OpaqueTokenRecord, SigningKeyRecord, Store, UserRecord } from '@gatehouse/core';
+import type {
+  ClientRecord,
+  OpaqueTokenRecord,
+  RefreshFamilyRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from '@gatehouse/core';
 import { createEmbeddedStore } from '../../src/storage/embedded-store.js';
 import { createPostgresStore } from '../../src/storage/postgres-store.js';
 import {
@@ -44,6 +51,7 @@ function client(id: string, overrides: Partial<ClientRecord> = {}): ClientRecord
     source: 'api',
     createdAt: T0,
     updatedAt: T0,
+    mayAct: null,
     ...overrides,
   };
 }
@@ -73,6 +81,27 @@ function opaque(digest: string, exp: number): OpaqueTokenRecord {
     aud: ['a', 'b'],
     iat: T0,
     exp,
+    extra: null,
+  };
+}
+
+function family(id: string, overrides: Partial<RefreshFamilyRecord> = {}): RefreshFamilyRecord {
+  return {
+    id,
+    clientId: 'gatehouse-login',
+    sub: 'usr_1',
+    scope: 'orders:read',
+    aud: ['https://api.example'],
+    binding: 'csrf:abc',
+    createdAt: T0,
+    expiresAt: FAR_EXP,
+    lastUsedAt: T0,
+    generation: 0,
+    rotatedAtMs: T0 * 1000,
+    rotationSalt: null,
+    revokedAt: null,
+    revokedReason: null,
+    ...overrides,
   };
 }
 
@@ -337,6 +366,115 @@ function storeContract(h: StoreHarness): void {
     assert.equal(await store.users.update('nobody', { disabled: true }), undefined);
     assert.equal(await store.users.delete('u3'), true);
     assert.equal(await store.users.delete('u3'), false);
+  });
+
+  it('clients: a may_act rule round-trips; opaque tokens keep their extra claims', async (t) => {
+    const store = await h.open(t);
+    const actor = client('actor', {
+      grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+      mayAct: { subjectAudiences: ['orders'], scopes: ['inventory:read'] },
+    });
+    await store.clients.create(actor);
+    assert.deepEqual(await store.clients.get('actor'), actor);
+    const cleared = await store.clients.update('actor', { mayAct: null });
+    assert.equal(cleared?.mayAct, null);
+    const record = { ...opaque('with-extra', FAR_EXP), extra: JSON.stringify({ act: { sub: 'svc' } }) };
+    await store.tokens.putOpaque(record);
+    assert.deepEqual(await store.tokens.getOpaque('with-extra'), record);
+  });
+
+  it('refresh families: create, find any generation, rotate by compare-and-set', async (t) => {
+    const store = await h.open(t);
+    await store.refreshTokens.createFamily(family('f1'), 'd0');
+    const found = await store.refreshTokens.find('d0');
+    assert.deepEqual(found, { token: { digest: 'd0', familyId: 'f1', generation: 0 }, family: family('f1') });
+    assert.equal(await store.refreshTokens.find('nope'), undefined);
+    await assert.rejects(store.refreshTokens.createFamily(family('f1'), 'dx'), conflict);
+    assert.equal(await store.refreshTokens.find('dx'), undefined, 'a failed create leaves no token');
+
+    const rotation = { digest: 'd1', salt: 's1', rotatedAtMs: T0 * 1000 + 5, lastUsedAt: T0 + 1 };
+    assert.equal(await store.refreshTokens.rotate('f1', { ...rotation, fromGeneration: 0 }), true);
+    assert.equal(
+      await store.refreshTokens.rotate('f1', { ...rotation, digest: 'd1b', fromGeneration: 0 }),
+      false,
+      'a second rotation from the same generation loses',
+    );
+    assert.equal(await store.refreshTokens.find('d1b'), undefined, 'the loser records no token');
+    const after = await store.refreshTokens.getFamily('f1');
+    assert.equal(after?.generation, 1);
+    assert.equal(after?.rotationSalt, 's1');
+    assert.equal(after?.rotatedAtMs, T0 * 1000 + 5);
+    assert.equal(after?.lastUsedAt, T0 + 1);
+    assert.equal((await store.refreshTokens.find('d0'))?.token.generation, 0, 'old tokens stay findable');
+    assert.equal((await store.refreshTokens.find('d1'))?.token.generation, 1);
+  });
+
+  it('refresh families: concurrent rotations of one generation let exactly one win', async (t) => {
+    const store = await h.open(t);
+    await store.refreshTokens.createFamily(family('race'), 'r0');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.refreshTokens.rotate('race', {
+          fromGeneration: 0,
+          digest: `r1-${i}`,
+          salt: `s${i}`,
+          rotatedAtMs: T0 * 1000,
+          lastUsedAt: T0,
+        }),
+      ),
+    );
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.equal((await store.refreshTokens.getFamily('race'))?.generation, 1);
+  });
+
+  it('refresh families: revocation is first-reason-wins, by family or by subject; a revoked family does not rotate', async (t) => {
+    const store = await h.open(t);
+    await store.refreshTokens.createFamily(family('a', { sub: 'usr_a' }), 'a0');
+    await store.refreshTokens.createFamily(family('b', { sub: 'usr_a', createdAt: T0 + 1 }), 'b0');
+    await store.refreshTokens.createFamily(family('c', { sub: 'usr_c' }), 'c0');
+    assert.deepEqual(
+      (await store.refreshTokens.listLive('usr_a', T0)).map((f) => f.id),
+      ['a', 'b'],
+    );
+    assert.equal(await store.refreshTokens.revokeFamily('a', T0 + 10, 'reuse_detected'), true);
+    assert.equal(await store.refreshTokens.revokeFamily('a', T0 + 20, 'logout'), false);
+    const a = await store.refreshTokens.getFamily('a');
+    assert.equal(a?.revokedAt, T0 + 10);
+    assert.equal(a?.revokedReason, 'reuse_detected');
+    assert.equal(
+      await store.refreshTokens.rotate('a', {
+        fromGeneration: 0,
+        digest: 'a1',
+        salt: 's',
+        rotatedAtMs: 0,
+        lastUsedAt: 0,
+      }),
+      false,
+    );
+    const ended = await store.refreshTokens.revokeSubject('usr_a', T0 + 30, 'password_changed');
+    assert.deepEqual(
+      ended.map((f) => [f.id, f.revokedReason]),
+      [['b', 'password_changed']],
+    );
+    assert.deepEqual(await store.refreshTokens.listLive('usr_a', T0), []);
+    assert.equal((await store.refreshTokens.getFamily('c'))?.revokedAt, null, 'other subjects untouched');
+  });
+
+  it('refresh families: purgeExpired drops ended families and their tokens only', async (t) => {
+    const store = await h.open(t);
+    await store.refreshTokens.createFamily(family('old', { expiresAt: T0 + 5 }), 'o0');
+    await store.refreshTokens.rotate('old', {
+      fromGeneration: 0,
+      digest: 'o1',
+      salt: 's',
+      rotatedAtMs: 0,
+      lastUsedAt: T0,
+    });
+    await store.refreshTokens.createFamily(family('new'), 'n0');
+    assert.equal(await store.refreshTokens.purgeExpired(T0 + 6), 1);
+    assert.equal(await store.refreshTokens.find('o0'), undefined);
+    assert.equal(await store.refreshTokens.find('o1'), undefined);
+    assert.ok(await store.refreshTokens.find('n0'));
   });
 
   it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {

@@ -132,6 +132,54 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('api_keys').ifExists().execute();
     },
   },
+  '0005_refresh_families': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('clients').addColumn('may_act', 'text').execute();
+      await db.schema.alterTable('opaque_tokens').addColumn('extra', 'text').execute();
+      await db.schema
+        .createTable('refresh_families')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('sub', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('aud', 'text', (c) => c.notNull())
+        .addColumn('binding', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+        .addColumn('generation', 'integer', (c) => c.notNull())
+        .addColumn('rotated_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('rotation_salt', 'text')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revoked_reason', 'text')
+        .execute();
+      await db.schema.createIndex('refresh_families_sub_idx').on('refresh_families').column('sub').execute();
+      await db.schema
+        .createIndex('refresh_families_expires_idx')
+        .on('refresh_families')
+        .column('expires_at')
+        .execute();
+      // Every token ever minted in a family stays findable until the family expires: replaying
+      // any old one must be recognised as reuse, not as an unknown token.
+      await db.schema
+        .createTable('refresh_tokens')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('generation', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('refresh_tokens_family_idx')
+        .on('refresh_tokens')
+        .column('family_id')
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('refresh_tokens').ifExists().execute();
+      await db.schema.dropTable('refresh_families').ifExists().execute();
+      await db.schema.alterTable('opaque_tokens').dropColumn('extra').execute();
+      await db.schema.alterTable('clients').dropColumn('may_act').execute();
+    },
+  },
 };
 
 /** Serves the in-code migrations to Kysely's Migrator (no files read at run time). */

@@ -4,7 +4,10 @@ import type {
   AuditRecord,
   ClientPatch,
   ClientRecord,
+  FamilyEndReason,
+  MayActRule,
   OpaqueTokenRecord,
+  RefreshFamilyRecord,
   RevokedTokenRecord,
   SigningKeyRecord,
   UserPatch,
@@ -17,6 +20,7 @@ import type {
   AuditLogTable,
   ClientsTable,
   OpaqueTokensTable,
+  RefreshFamiliesTable,
   RevokedTokensTable,
   SigningKeysTable,
   UsersTable,
@@ -64,6 +68,16 @@ export function clientFromRow(row: Selectable<ClientsTable>): ClientRecord {
     source: oneOf(row.source, ['config', 'api']),
     createdAt: toEpoch(row.created_at),
     updatedAt: toEpoch(row.updated_at),
+    mayAct: row.may_act === null ? null : parseMayAct(row.may_act),
+  };
+}
+
+function parseMayAct(text: string): MayActRule {
+  const value = JSON.parse(text) as { subjectAudiences?: unknown; scopes?: unknown };
+  if (typeof value !== 'object' || value === null) throw corrupt('may_act rule');
+  return {
+    subjectAudiences: parseStringArray(JSON.stringify(value.subjectAudiences)),
+    scopes: parseStringArray(JSON.stringify(value.scopes)),
   };
 }
 
@@ -80,6 +94,7 @@ export function clientPatchToRow(patch: ClientPatch): Updateable<ClientsTable> {
   if (patch.accessTokenTtl !== undefined) row.access_token_ttl = patch.accessTokenTtl;
   if (patch.source !== undefined) row.source = patch.source;
   if (patch.updatedAt !== undefined) row.updated_at = patch.updatedAt;
+  if (patch.mayAct !== undefined) row.may_act = patch.mayAct === null ? null : JSON.stringify(patch.mayAct);
   return row;
 }
 
@@ -97,6 +112,7 @@ export function clientToRow(record: ClientRecord): Insertable<ClientsTable> {
     source: record.source,
     created_at: record.createdAt,
     updated_at: record.updatedAt,
+    may_act: record.mayAct === null ? null : JSON.stringify(record.mayAct),
   };
 }
 
@@ -151,6 +167,7 @@ export function opaqueTokenFromRow(row: Selectable<OpaqueTokensTable>): OpaqueTo
     aud: parseStringArray(row.aud),
     iat: toEpoch(row.iat),
     exp: toEpoch(row.exp),
+    extra: row.extra,
   };
 }
 
@@ -164,6 +181,54 @@ export function opaqueTokenToRow(record: OpaqueTokenRecord): Insertable<OpaqueTo
     aud: JSON.stringify(record.aud),
     iat: record.iat,
     exp: record.exp,
+    extra: record.extra,
+  };
+}
+
+const FAMILY_END_REASONS: readonly FamilyEndReason[] = [
+  'logout',
+  'reuse_detected',
+  'password_changed',
+  'user_disabled',
+  'user_deleted',
+  'admin',
+];
+
+export function familyFromRow(row: Selectable<RefreshFamiliesTable>): RefreshFamilyRecord {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    sub: row.sub,
+    scope: row.scope,
+    aud: parseStringArray(row.aud),
+    binding: row.binding,
+    createdAt: toEpoch(row.created_at),
+    expiresAt: toEpoch(row.expires_at),
+    lastUsedAt: toEpoch(row.last_used_at),
+    generation: Number(row.generation),
+    rotatedAtMs: toEpoch(row.rotated_at_ms),
+    rotationSalt: row.rotation_salt,
+    revokedAt: toNullableEpoch(row.revoked_at),
+    revokedReason: row.revoked_reason === null ? null : oneOf(row.revoked_reason, FAMILY_END_REASONS),
+  };
+}
+
+export function familyToRow(record: RefreshFamilyRecord): Insertable<RefreshFamiliesTable> {
+  return {
+    id: record.id,
+    client_id: record.clientId,
+    sub: record.sub,
+    scope: record.scope,
+    aud: JSON.stringify(record.aud),
+    binding: record.binding,
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    last_used_at: record.lastUsedAt,
+    generation: record.generation,
+    rotated_at_ms: record.rotatedAtMs,
+    rotation_salt: record.rotationSalt,
+    revoked_at: record.revokedAt,
+    revoked_reason: record.revokedReason,
   };
 }
 

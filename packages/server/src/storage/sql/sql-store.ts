@@ -8,6 +8,8 @@ import type {
   ClientRecord,
   ClientRepository,
   OpaqueTokenRecord,
+  RefreshFamilyRecord,
+  RefreshTokenRepository,
   RevokedTokenRecord,
   SigningKeyRecord,
   SigningKeyRepository,
@@ -30,6 +32,8 @@ import {
   clientFromRow,
   clientPatchToRow,
   clientToRow,
+  familyFromRow,
+  familyToRow,
   opaqueTokenFromRow,
   opaqueTokenToRow,
   revokedTokenToRow,
@@ -323,6 +327,116 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
   };
 
+  async function getFamily(id: string): Promise<RefreshFamilyRecord | undefined> {
+    const row = await db.selectFrom('refresh_families').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : familyFromRow(row);
+  }
+
+  const refreshTokens: RefreshTokenRepository = {
+    createFamily: (family, firstDigest) =>
+      guard('a refresh family with this id', () =>
+        db.transaction().execute(async (trx) => {
+          await trx.insertInto('refresh_families').values(familyToRow(family)).execute();
+          await trx
+            .insertInto('refresh_tokens')
+            .values({ digest: firstDigest, family_id: family.id, generation: family.generation })
+            .execute();
+        }),
+      ),
+    find: (digest) =>
+      guard('refresh token', async () => {
+        const token = await db
+          .selectFrom('refresh_tokens')
+          .selectAll()
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (!token) return undefined;
+        const family = await getFamily(token.family_id);
+        if (!family) return undefined;
+        return {
+          token: { digest: token.digest, familyId: token.family_id, generation: Number(token.generation) },
+          family,
+        };
+      }),
+    getFamily: (id) => guard('refresh family', () => getFamily(id)),
+    rotate: (familyId, rotation) =>
+      guard('a refresh token with this digest', () =>
+        db.transaction().execute(async (trx) => {
+          // The WHERE on generation is the compare-and-set: of concurrent rotations of one
+          // token exactly one updates a row; the others see 0 and take the replay path.
+          const moved = await trx
+            .updateTable('refresh_families')
+            .set({
+              generation: rotation.fromGeneration + 1,
+              rotated_at_ms: rotation.rotatedAtMs,
+              rotation_salt: rotation.salt,
+              last_used_at: rotation.lastUsedAt,
+            })
+            .where('id', '=', familyId)
+            .where('generation', '=', rotation.fromGeneration)
+            .where('revoked_at', 'is', null)
+            .executeTakeFirst();
+          if (moved.numUpdatedRows === 0n) return false;
+          await trx
+            .insertInto('refresh_tokens')
+            .values({ digest: rotation.digest, family_id: familyId, generation: rotation.fromGeneration + 1 })
+            .execute();
+          return true;
+        }),
+      ),
+    revokeFamily: (familyId, at, reason) =>
+      guard('refresh family', async () => {
+        const result = await db
+          .updateTable('refresh_families')
+          .set({ revoked_at: at, revoked_reason: reason })
+          .where('id', '=', familyId)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        return result.numUpdatedRows > 0n;
+      }),
+    revokeSubject: (sub, at, reason) =>
+      guard('refresh family', async () => {
+        const rows = await db
+          .updateTable('refresh_families')
+          .set({ revoked_at: at, revoked_reason: reason })
+          .where('sub', '=', sub)
+          .where('revoked_at', 'is', null)
+          .returningAll()
+          .execute();
+        return rows.map(familyFromRow);
+      }),
+    listLive: (sub, now) =>
+      guard('refresh family', async () => {
+        const rows = await db
+          .selectFrom('refresh_families')
+          .selectAll()
+          .where('sub', '=', sub)
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', now)
+          .orderBy('created_at')
+          .execute();
+        return rows.map(familyFromRow);
+      }),
+    purgeExpired: (now) =>
+      guard('refresh family', () =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .deleteFrom('refresh_tokens')
+            .where(
+              'family_id',
+              'in',
+              trx.selectFrom('refresh_families').select('id').where('expires_at', '<', now),
+            )
+            .execute();
+          const result = await trx
+            .deleteFrom('refresh_families')
+            .where('expires_at', '<', now)
+            .executeTakeFirst();
+          return Number(result.numDeletedRows);
+        }),
+      ),
+  };
+
   let closed = false;
 
   return {
@@ -333,6 +447,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     audit,
     users,
     apiKeys,
+    refreshTokens,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

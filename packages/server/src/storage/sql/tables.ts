@@ -23,6 +23,8 @@ export interface ClientsTable {
   source: string;
   created_at: EpochColumn;
   updated_at: EpochColumn;
+  /** JSON of the may_act rule, or null. */
+  may_act: string | null;
 }
 
 export interface SigningKeysTable {
@@ -46,6 +48,8 @@ export interface OpaqueTokensTable {
   aud: JsonTextColumn;
   iat: EpochColumn;
   exp: EpochColumn;
+  /** JSON object of further claims, or null. */
+  extra: string | null;
 }
 
 export interface RevokedTokensTable {
@@ -96,6 +100,29 @@ export interface ApiKeysTable {
   last_used_at: NullableEpochColumn;
 }
 
+export interface RefreshFamiliesTable {
+  id: string;
+  client_id: string;
+  sub: string;
+  scope: string;
+  aud: JsonTextColumn;
+  binding: string;
+  created_at: EpochColumn;
+  expires_at: EpochColumn;
+  last_used_at: EpochColumn;
+  generation: number;
+  rotated_at_ms: EpochColumn;
+  rotation_salt: string | null;
+  revoked_at: NullableEpochColumn;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  digest: string;
+  family_id: string;
+  generation: number;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
@@ -105,4 +132,6 @@ export interface Database {
   api_keys: ApiKeysTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_tokens: RevokedTokensTable;
+  refresh_families: RefreshFamiliesTable;
+  refresh_tokens: RefreshTokensTable;
 }
