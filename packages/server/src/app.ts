@@ -31,7 +31,14 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Per-request lines are written by our onResponse hook (rejections only), keeping the hot path quiet.
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: true,
+        allowUnionTypes: true,
+      },
+    },
   });
 
   app.removeContentTypeParser('text/plain');
@@ -110,6 +117,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     revocations: runtime.revocations,
     audit: runtime.audit,
     users: runtime.users,
+    families: runtime.families,
     apiKeys: runtime.apiKeys,
   });
   return app;

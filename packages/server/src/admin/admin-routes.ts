@@ -8,6 +8,7 @@ import type { AccessTokens } from '../issuer/access-tokens.js';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
 import type { Revocations } from '../issuer/revocations.js';
 import type { KeyManager } from '../keys/key-manager.js';
+import type { RefreshFamilies } from '../sessions/refresh-families.js';
 import type { UserDirectory } from '../users/user-directory.js';
 import {
   clientIdParam,
@@ -32,6 +33,7 @@ export interface AdminDeps {
   revocations: Revocations;
   audit: AuditLog;
   users: UserDirectory;
+  families: RefreshFamilies;
   apiKeys: ApiKeys;
 }
 
@@ -168,7 +170,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     );
 
     const actorOf = (request: FastifyRequest) => `admin:${admins.get(request) ?? 'unknown'}`;
-    await userRoutes(secured, deps.users, actorOf);
+    await userRoutes(secured, deps.users, deps.families, actorOf);
     await apiKeyRoutes(secured, deps.apiKeys, actorOf);
 
     secured.get('/keys', async () => ({ keys: deps.keys.list() }));

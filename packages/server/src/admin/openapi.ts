@@ -176,6 +176,19 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
           responses: { 204: { description: 'Changed' }, ...problems(400, 401, 403, 404) },
         },
       },
+      '/users/{id}/sessions': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        get: {
+          summary:
+            "List the user's live sessions (refresh families): browser or native, created, last used, expiry",
+          responses: { 200: { description: 'Sessions' }, ...problems(401, 403, 404) },
+        },
+        delete: {
+          summary:
+            'End every session of the user: their refresh tokens and the access tokens minted from them stop working',
+          responses: { 200: { description: 'How many sessions ended' }, ...problems(401, 403, 404) },
+        },
+      },
       '/api-keys': {
         get: {
           summary: 'List API keys (never their secrets)',

@@ -1,3 +1,5 @@
+import type { RefreshFamilyRecord } from '@gatehouse/core';
+import { CLIENT_BINDING, type RefreshFamilies } from '../sessions/refresh-families.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { notFoundError } from '../storage/errors.js';
 import { type UserDirectory, userView } from '../users/user-directory.js';
@@ -66,10 +68,25 @@ interface UpdateBody {
   disabled?: boolean;
 }
 
-/** `/admin/v1/users`: list, create, read, change, set password, delete. */
+/** A session (refresh family) as the admin API shows it: never a token or its digest. */
+export function sessionView(family: RefreshFamilyRecord) {
+  return {
+    id: family.id,
+    client_id: family.clientId,
+    scope: family.scope,
+    created_at: family.createdAt,
+    last_used_at: family.lastUsedAt,
+    expires_at: family.expiresAt,
+    rotations: family.generation,
+    kind: family.binding === CLIENT_BINDING ? 'native' : 'browser',
+  };
+}
+
+/** `/admin/v1/users`: list, create, read, change, set password, sessions, delete. */
 export async function userRoutes(
   app: FastifyInstance,
   users: UserDirectory,
+  families: RefreshFamilies,
   actorOf: (request: FastifyRequest) => string,
 ): Promise<void> {
   app.get<{ Querystring: { after?: string; limit?: string } }>(
@@ -113,6 +130,24 @@ export async function userRoutes(
     async (request, reply) => {
       await users.setPassword(request.params.id, request.body.password, actorOf(request));
       return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/users/:id/sessions',
+    { schema: { params: userIdParam } },
+    async (request) => {
+      if (!(await users.get(request.params.id))) throw notFoundError(`user "${request.params.id}"`);
+      return { sessions: (await families.listLive(request.params.id)).map(sessionView) };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/users/:id/sessions',
+    { schema: { params: userIdParam } },
+    async (request) => {
+      if (!(await users.get(request.params.id))) throw notFoundError(`user "${request.params.id}"`);
+      return { ended: await families.endAllFor(request.params.id, 'admin', actorOf(request)) };
     },
   );
 

@@ -5,6 +5,8 @@ import { apiKeyView } from '../api-keys/api-keys.js';
 import { verifyAuditChain } from '../audit/verify-audit.js';
 import { readFileSync } from 'node:fs';
 import { clientView } from '../clients/client-registry.js';
+import { sessionView } from '../admin/user-routes.js';
+import { notFoundError } from '../storage/errors.js';
 import { userView } from '../users/user-directory.js';
 import { digestSecret, generateClientSecret } from '../clients/client-secrets.js';
 import { loadConfig } from '../config/load-config.js';
@@ -263,6 +265,23 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       }),
     );
   }
+  users
+    .command('sessions <id>')
+    .description("list the user's live sessions")
+    .action((id: string) =>
+      withRuntime(async (runtime) => {
+        io.out(JSON.stringify({ sessions: (await runtime.families.listLive(id)).map(sessionView) }));
+      }),
+    );
+  users
+    .command('logout <id>')
+    .description('end every session of the user (refresh and access tokens)')
+    .action((id: string) =>
+      withRuntime(async (runtime) => {
+        if (!(await runtime.users.get(id))) throw notFoundError(`user "${id}"`);
+        io.out(`ended ${await runtime.families.endAllFor(id, 'admin', 'cli')} sessions of ${id}`);
+      }),
+    );
   users.command('delete <id>').action((id: string) =>
     withRuntime(async (runtime) => {
       await runtime.users.delete(id, 'cli');

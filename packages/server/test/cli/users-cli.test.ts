@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
+import { CLIENT_BINDING } from '../../src/sessions/refresh-families.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-users-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,4 +90,36 @@ test('users import: CSV with progress, per-row errors without stopping, audited,
   const verify = await run(['audit', 'verify']);
   assert.equal(verify.code, 0, verify.out.join('\n'));
   assert.match(verify.out.join('\n'), /intact/);
+});
+
+test("users sessions / logout: list a user's live sessions and end them all", async () => {
+  const created = await run(['users', 'create', 'sessiony', '--password-stdin'], 'correct horse battery\n');
+  const { user } = JSON.parse(created.out[0] ?? '{}') as { user: { id: string } };
+  // Two logins through the same machinery the HTTP login uses.
+  const { loadConfig } = await import('../../src/config/load-config.js');
+  const { createRuntime } = await import('../../src/runtime.js');
+  const runtime = await createRuntime(
+    { ...loadConfig({ file: configFile, env: {} }), log: { level: 'silent' } },
+    { defaultMetrics: false },
+  );
+  try {
+    const record = await runtime.users.authenticate('sessiony', 'correct horse battery');
+    assert.ok(record);
+    await runtime.sessions.start(record, CLIENT_BINDING);
+    await runtime.sessions.start(record, CLIENT_BINDING);
+  } finally {
+    await runtime.close();
+  }
+  const listed = await run(['users', 'sessions', user.id]);
+  assert.equal(listed.code, 0, listed.err.join('\n'));
+  const { sessions } = JSON.parse(listed.out[0] ?? '{}') as { sessions: { kind: string }[] };
+  assert.deepEqual(
+    sessions.map((s) => s.kind),
+    ['native', 'native'],
+  );
+  const out = await run(['users', 'logout', user.id]);
+  assert.equal(out.code, 0, out.err.join('\n'));
+  assert.equal(out.out[0], `ended 2 sessions of ${user.id}`);
+  assert.deepEqual(JSON.parse((await run(['users', 'sessions', user.id])).out[0] ?? '{}'), { sessions: [] });
+  assert.equal((await run(['users', 'logout', 'usr_nobody'])).code, 1);
 });

@@ -404,6 +404,24 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(again.status, 204, 'logging out without a session is harmless');
     });
 
+    test("admin API: list a user's sessions and end them all", async () => {
+      const s = await browserSession('kim');
+      await login('kim');
+      const listed = await call('GET', `/admin/v1/users/${s.userId}/sessions`, { headers: adminAuth });
+      assert.equal(listed.status, 200);
+      const sessions = listed.json.sessions as { id: string; kind: string; client_id: string }[];
+      assert.equal(sessions.length, 2);
+      assert.deepEqual(new Set(sessions.map((x) => x.kind)), new Set(['browser']));
+      assert.equal(sessions[0]?.client_id, 'gatehouse-login');
+      assert.ok(!JSON.stringify(listed.json).includes('gatehouse_rt_'), 'no token in the listing');
+      const ended = await call('DELETE', `/admin/v1/users/${s.userId}/sessions`, { headers: adminAuth });
+      assert.deepEqual(ended.json, { ended: 2 });
+      assert.equal((await refresh(s.refreshToken, s.csrf)).status, 401);
+      assert.deepEqual(await introspect(s.accessToken), { active: false });
+      const none = await call('GET', `/admin/v1/users/usr_nobody/sessions`, { headers: adminAuth });
+      assert.equal(none.status, 404);
+    });
+
     test('a password change or disabling the user ends their sessions', async () => {
       const a = await browserSession('heidi');
       const changed = await call('PUT', `/admin/v1/users/${a.userId}/password`, {
