@@ -60,6 +60,7 @@ export type {
   FamilyRotation,
   MayActRule,
   OpaqueTokenRecord,
+  RecentRotation,
   RefreshFamilyRecord,
   RefreshTokenRecord,
   RefreshTokenRepository,

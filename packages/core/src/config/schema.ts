@@ -309,7 +309,7 @@ export const configSchema = z
           .max(60_000)
           .default(2000)
           .describe(
-            'Replaying the immediately previous token within this many ms, from the same binding, returns the successor already issued instead of ending the family (parallel tabs).',
+            'A token superseded less than this many ms ago, presented from the same binding, gets the current token already issued instead of ending the family (parallel tabs sharing one cookie jar).',
           ),
       })
       .strict()

@@ -257,10 +257,20 @@ export interface RefreshFamilyRecord {
   generation: number;
   /** Epoch milliseconds of the last rotation (the replay grace window counts from here). */
   rotatedAtMs: number;
-  /** Salt of the last rotation; with the previous token it re-derives the current one. */
-  rotationSalt: string | null;
+  /**
+   * Rotations of the last grace window, oldest first: with any token they superseded, the salts
+   * re-derive every later token, so a parallel request holding that token gets the current one.
+   */
+  recentRotations: RecentRotation[];
   revokedAt: number | null;
   revokedReason: FamilyEndReason | null;
+}
+
+/** One rotation: to `generation`, with `salt`, at `atMs` (epoch milliseconds). */
+export interface RecentRotation {
+  generation: number;
+  salt: string;
+  atMs: number;
 }
 
 /** A refresh token as stored: its digest and where it sits in its family. */
@@ -277,7 +287,8 @@ export interface FamilyRotation {
   fromGeneration: number;
   /** Digest of the new token (generation fromGeneration + 1). */
   digest: string;
-  salt: string;
+  /** The family's recent rotations after this one (this one last). */
+  recentRotations: RecentRotation[];
   rotatedAtMs: number;
   lastUsedAt: number;
 }

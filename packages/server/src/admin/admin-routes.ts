@@ -1,4 +1,4 @@
-import { GatehouseError } from '@gatehouse/core';
+import { GatehouseError, type MayActRule } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -45,6 +45,13 @@ interface ClientBody {
   audience?: string | null;
   access_token_format?: 'jwt' | 'opaque';
   access_token_ttl?: number | null;
+  grant_types?: string[];
+  may_act?: { subject_audiences: string[]; scopes?: string[] } | null;
+}
+
+/** The API's spelling of a may_act rule, as the record holds it. */
+function mayActOf(rule: ClientBody['may_act']): MayActRule | null {
+  return rule ? { subjectAudiences: rule.subject_audiences, scopes: rule.scopes ?? [] } : null;
 }
 
 /** RFC 6750 challenge on a 401/403 from the admin API. */
@@ -110,6 +117,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           audience: b.audience,
           accessTokenFormat: b.access_token_format,
           accessTokenTtl: b.access_token_ttl,
+          grantTypes: b.grant_types,
+          mayAct: mayActOf(b.may_act),
         });
         await audited(request, 'client.created', record.id, { scopes: record.scopes });
         return reply
@@ -141,6 +150,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           ...(b.audience !== undefined && { defaultAudience: b.audience }),
           ...(b.access_token_format !== undefined && { accessTokenFormat: b.access_token_format }),
           ...(b.access_token_ttl !== undefined && { accessTokenTtl: b.access_token_ttl }),
+          ...(b.grant_types !== undefined && { grantTypes: b.grant_types }),
+          ...(b.may_act !== undefined && { mayAct: mayActOf(b.may_act) }),
         });
         await audited(request, 'client.updated', record.id, { fields: Object.keys(b) });
         return { client: clientView(record) };

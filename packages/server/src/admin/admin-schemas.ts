@@ -19,6 +19,29 @@ const clientFields = {
   audience: { anyOf: [uri, { type: 'null' }] },
   access_token_format: { type: 'string', enum: ['jwt', 'opaque'] },
   access_token_ttl: { anyOf: [{ type: 'integer', minimum: 1, maximum: 86400 }, { type: 'null' }] },
+  grant_types: {
+    type: 'array',
+    items: {
+      type: 'string',
+      enum: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    },
+    minItems: 1,
+    uniqueItems: true,
+  },
+  may_act: {
+    anyOf: [
+      {
+        type: 'object',
+        properties: {
+          subject_audiences: { type: 'array', items: uri, minItems: 1, maxItems: 100, uniqueItems: true },
+          scopes: { type: 'array', items: scope, maxItems: 100, uniqueItems: true },
+        },
+        required: ['subject_audiences'],
+        additionalProperties: false,
+      },
+      { type: 'null' },
+    ],
+  },
 } as const;
 
 export const createClientBody = {
@@ -48,6 +71,13 @@ export const clientViewSchema = {
     source: { type: 'string', enum: ['config', 'api'] },
     created_at: { type: 'integer' },
     updated_at: { type: 'integer' },
+    may_act: {
+      type: ['object', 'null'],
+      properties: {
+        subject_audiences: { type: 'array', items: { type: 'string' } },
+        scopes: { type: 'array', items: { type: 'string' } },
+      },
+    },
   },
 } as const;
 

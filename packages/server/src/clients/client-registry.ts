@@ -170,14 +170,15 @@ export class ClientRegistry {
 
   /** Changes an API-managed client; a client declared in the config file is changed there. */
   async update(id: string, patch: ClientPatch): Promise<ClientRecord> {
+    const current = await this.#assertApiManaged(id);
+    // Checked as the client will be after the change: a grant and its may_act rule go together.
     assertValidClient({
       ...(patch.scopes !== undefined && { scopes: patch.scopes }),
       ...(patch.resources !== undefined && { resources: patch.resources }),
       ...(patch.defaultAudience !== undefined && { audience: patch.defaultAudience }),
-      ...(patch.grantTypes !== undefined && { grantTypes: patch.grantTypes }),
-      ...(patch.mayAct !== undefined && { mayAct: patch.mayAct }),
+      grantTypes: patch.grantTypes ?? current.grantTypes,
+      mayAct: patch.mayAct !== undefined ? patch.mayAct : current.mayAct,
     });
-    await this.#assertApiManaged(id);
     const record = await this.#store.clients.update(id, { ...patch, updatedAt: epochSeconds(this.#clock) });
     if (!record) throw notFoundError(`client "${id}"`);
     await this.#announce(id);
@@ -234,7 +235,7 @@ export class ClientRegistry {
     }
   }
 
-  async #assertApiManaged(id: string): Promise<void> {
+  async #assertApiManaged(id: string): Promise<ClientRecord> {
     const record = await this.#store.clients.get(id);
     if (!record) throw notFoundError(`client "${id}"`);
     if (record.source === 'config') {
@@ -244,6 +245,7 @@ export class ClientRegistry {
         { status: 409 },
       );
     }
+    return record;
   }
 
   async #announce(id: string): Promise<void> {

@@ -90,14 +90,16 @@ export type RotationResult =
 
 /** How many times a rotation re-reads the family after losing a compare-and-set. */
 const MAX_CAS_ATTEMPTS = 4;
+/** Rotations remembered for catching up (those of the grace window, at most this many). */
+const MAX_RECENT_ROTATIONS = 32;
 
 /**
  * Refresh token families: one per login, rotated on every use, with reuse detection that keeps
  * working under concurrency. The store holds only digests. A successor token is derived from its
  * predecessor (HMAC with a key from the KEK and a per-rotation salt), so a parallel request that
- * replays the immediately previous token inside the grace window, from the same binding, gets the
- * very successor the winner got — without the successor ever being stored. Any other replay of a
- * rotated token ends the family, and with it every access token minted from it (`sid`).
+ * replays a token superseded inside the grace window, from the same binding, gets the family's
+ * current token — the very successor already issued — without it ever being stored. Any other
+ * replay of a rotated token ends the family, and with it every access token minted from it (`sid`).
  */
 export class RefreshFamilies {
   readonly #store: Store;
@@ -170,7 +172,7 @@ export class RefreshFamilies {
       lastUsedAt: now,
       generation: 0,
       rotatedAtMs: nowMs,
-      rotationSalt: null,
+      recentRotations: [],
       revokedAt: null,
       revokedReason: null,
     };
@@ -187,7 +189,7 @@ export class RefreshFamilies {
   /**
    * Rotates a presented refresh token. Checks in order: known token → same binding (client and,
    * for a browser family, CSRF token) → family live → current generation (rotate by
-   * compare-and-set) → immediately previous one inside the grace window (the successor again) →
+   * compare-and-set) → a token superseded inside the grace window (the current token again) →
    * anything else, including a rotated token from another binding, is reuse and ends the family.
    */
   async rotate(presented: string, caller: RotationCaller): Promise<RotationResult> {
@@ -219,10 +221,14 @@ export class RefreshFamilies {
       if (token.generation === family.generation) {
         const salt = this.#ids.next(16);
         const successor = this.#derive(presented, salt);
+        const recentRotations = [
+          ...family.recentRotations.filter((r) => nowMs - r.atMs <= this.#options.reuseGraceMs),
+          { generation: family.generation + 1, salt, atMs: nowMs },
+        ].slice(-MAX_RECENT_ROTATIONS);
         const rotated = await this.#store.refreshTokens.rotate(family.id, {
           fromGeneration: family.generation,
           digest: tokenDigest(successor),
-          salt,
+          recentRotations,
           rotatedAtMs: nowMs,
           lastUsedAt: now,
         });
@@ -231,7 +237,7 @@ export class RefreshFamilies {
             ...family,
             generation: family.generation + 1,
             rotatedAtMs: nowMs,
-            rotationSalt: salt,
+            recentRotations,
             lastUsedAt: now,
           };
           return { ok: true, family: next, refreshToken: successor, replayed: false };
@@ -242,18 +248,8 @@ export class RefreshFamilies {
         family = latest;
         continue;
       }
-      if (
-        token.generation === family.generation - 1 &&
-        family.rotationSalt !== null &&
-        nowMs - family.rotatedAtMs <= this.#options.reuseGraceMs
-      ) {
-        return {
-          ok: true,
-          family,
-          refreshToken: this.#derive(presented, family.rotationSalt),
-          replayed: true,
-        };
-      }
+      const current = this.#catchUp(presented, token.generation, family, nowMs);
+      if (current !== undefined) return { ok: true, family, refreshToken: current, replayed: true };
       await this.end(family, 'reuse_detected', 'system');
       return { ok: false, reason: 'reused', family };
     }
@@ -301,6 +297,24 @@ export class RefreshFamilies {
       this.#logger.warn({ family_id: family.id, sub: family.sub }, 'refresh token reuse detected');
       await this.#bus.publish(REUSE_DETECTED_TOPIC, message).catch(() => undefined);
     }
+  }
+
+  /**
+   * The family's current token, re-derived from an older one, when that older token was
+   * superseded within the grace window: browser tabs share one cookie jar, so a request in flight
+   * with a token can arrive after its successor has itself been rotated by another tab. Undefined
+   * when the token was superseded earlier than that: then its replay is reuse.
+   */
+  #catchUp(presented: string, generation: number, family: RefreshFamilyRecord, nowMs: number) {
+    const superseding = family.recentRotations.find((r) => r.generation === generation + 1);
+    if (!superseding || nowMs - superseding.atMs > this.#options.reuseGraceMs) return undefined;
+    let token = presented;
+    for (let g = generation + 1; g <= family.generation; g++) {
+      const rotation = family.recentRotations.find((r) => r.generation === g);
+      if (!rotation) return undefined;
+      token = this.#derive(token, rotation.salt);
+    }
+    return token;
   }
 
   #derive(presented: string, salt: string): string {

@@ -94,6 +94,11 @@ function configWith(storage: Record<string, unknown> | undefined): Record<string
 }
 
 type Client = keyof typeof SECRETS;
+/** Changes one character inside the signature (not the last, whose low bits are padding). */
+const tamper = (jwt: string) => {
+  const at = jwt.length - 10;
+  return jwt.slice(0, at) + (jwt[at] === 'A' ? 'B' : 'A') + jwt.slice(at + 1);
+};
 const basic = (id: Client) => `Basic ${Buffer.from(`${id}:${SECRETS[id]}`).toString('base64')}`;
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 
@@ -339,7 +344,8 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       const successor = rotated.cookies.gh_refresh?.value as string;
       const third = await refresh(successor, s.csrf);
       const latest = third.cookies.gh_refresh?.value as string;
-      // the first token is two generations old: reuse, whatever the timing
+      // the first token was superseded more than the grace window ago: reuse
+      await sleep(GRACE_MS + 200);
       const replay = await refresh(s.refreshToken, s.csrf);
       assert.equal(replay.status, 401);
       assert.equal(replay.json.code, 'ERR_REFRESH_REUSED');
@@ -378,7 +384,8 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(jtis.size, 100, 'each answer carries its own access token');
       const onward = await refresh(successor, s.csrf);
       assert.equal(onward.status, 200, 'reuse detection did not fire: the family lives');
-      // ...and it still works: the pre-race token is now two generations old
+      // ...and it still works: once the window has passed, the pre-race token is reuse
+      await sleep(GRACE_MS + 200);
       assert.equal((await refresh(s.refreshToken, s.csrf)).json.code, 'ERR_REFRESH_REUSED');
     });
 
@@ -614,7 +621,8 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(foreign.status, 400);
       assert.equal(foreign.json.error, 'invalid_grant');
       const fourth = await oidc.refreshTokenGrant(config, third.refresh_token as string);
-      // replay of a rotated token: RFC 6749 invalid_grant, and the family is gone
+      // replay of a token rotated more than the grace window ago: RFC 6749 invalid_grant, and the family is gone
+      await sleep(GRACE_MS + 200);
       await assert.rejects(
         oidc.refreshTokenGrant(config, second),
         (err: oidc.ResponseBodyError) => err.error === 'invalid_grant',
@@ -782,7 +790,7 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           ],
           [
             'tampered subject token',
-            exchange({ subject_token: `${user.accessToken.slice(0, -2)}AA`, audience: INVENTORY }),
+            exchange({ subject_token: tamper(user.accessToken), audience: INVENTORY }),
             400,
             'invalid_request',
           ],

@@ -91,6 +91,22 @@ test('grace window: the previous token gets the same successor for 2 s, then it 
   assert.equal((await refresh({ ...s, refresh: first.next as string })).status, 401, 'the family is gone');
 });
 
+test('shared cookie jar: a request in flight with a token two rotations old still gets the current token inside the window', async () => {
+  const s = await session();
+  const a = await refresh(s); // tab A: P -> S
+  clock.advance(300);
+  const b = await refresh({ ...s, refresh: a.next as string }); // tab B already holds S: S -> S2
+  assert.equal(b.status, 200);
+  clock.advance(300);
+  const c = await refresh(s); // tab C's request carried P all along
+  assert.equal(c.status, 200);
+  assert.equal(c.next, b.next, 'caught up to the current token, not the stale S');
+  const onward = await refresh({ ...s, refresh: c.next as string });
+  assert.equal(onward.status, 200, 'and the family goes on');
+  clock.advance(2001);
+  assert.equal((await refresh(s)).code, 'ERR_REFRESH_REUSED', 'P outside its window is reuse');
+});
+
 test('idle timeout: a family unused for a day ends; each use restarts the idle clock', async () => {
   const s = await session();
   let current = s.refresh;

@@ -98,7 +98,7 @@ function family(id: string, overrides: Partial<RefreshFamilyRecord> = {}): Refre
     lastUsedAt: T0,
     generation: 0,
     rotatedAtMs: T0 * 1000,
-    rotationSalt: null,
+    recentRotations: [],
     revokedAt: null,
     revokedReason: null,
     ...overrides,
@@ -392,7 +392,8 @@ function storeContract(h: StoreHarness): void {
     await assert.rejects(store.refreshTokens.createFamily(family('f1'), 'dx'), conflict);
     assert.equal(await store.refreshTokens.find('dx'), undefined, 'a failed create leaves no token');
 
-    const rotation = { digest: 'd1', salt: 's1', rotatedAtMs: T0 * 1000 + 5, lastUsedAt: T0 + 1 };
+    const recentRotations = [{ generation: 1, salt: 's1', atMs: T0 * 1000 + 5 }];
+    const rotation = { digest: 'd1', recentRotations, rotatedAtMs: T0 * 1000 + 5, lastUsedAt: T0 + 1 };
     assert.equal(await store.refreshTokens.rotate('f1', { ...rotation, fromGeneration: 0 }), true);
     assert.equal(
       await store.refreshTokens.rotate('f1', { ...rotation, digest: 'd1b', fromGeneration: 0 }),
@@ -402,7 +403,7 @@ function storeContract(h: StoreHarness): void {
     assert.equal(await store.refreshTokens.find('d1b'), undefined, 'the loser records no token');
     const after = await store.refreshTokens.getFamily('f1');
     assert.equal(after?.generation, 1);
-    assert.equal(after?.rotationSalt, 's1');
+    assert.deepEqual(after?.recentRotations, recentRotations);
     assert.equal(after?.rotatedAtMs, T0 * 1000 + 5);
     assert.equal(after?.lastUsedAt, T0 + 1);
     assert.equal((await store.refreshTokens.find('d0'))?.token.generation, 0, 'old tokens stay findable');
@@ -417,7 +418,7 @@ function storeContract(h: StoreHarness): void {
         store.refreshTokens.rotate('race', {
           fromGeneration: 0,
           digest: `r1-${i}`,
-          salt: `s${i}`,
+          recentRotations: [{ generation: 1, salt: `s${i}`, atMs: T0 * 1000 }],
           rotatedAtMs: T0 * 1000,
           lastUsedAt: T0,
         }),
@@ -445,7 +446,7 @@ function storeContract(h: StoreHarness): void {
       await store.refreshTokens.rotate('a', {
         fromGeneration: 0,
         digest: 'a1',
-        salt: 's',
+        recentRotations: [],
         rotatedAtMs: 0,
         lastUsedAt: 0,
       }),
@@ -466,7 +467,7 @@ function storeContract(h: StoreHarness): void {
     await store.refreshTokens.rotate('old', {
       fromGeneration: 0,
       digest: 'o1',
-      salt: 's',
+      recentRotations: [],
       rotatedAtMs: 0,
       lastUsedAt: T0,
     });

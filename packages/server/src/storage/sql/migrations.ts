@@ -149,7 +149,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('last_used_at', 'bigint', (c) => c.notNull())
         .addColumn('generation', 'integer', (c) => c.notNull())
         .addColumn('rotated_at_ms', 'bigint', (c) => c.notNull())
-        .addColumn('rotation_salt', 'text')
+        .addColumn('recent_rotations', 'text', (c) => c.notNull())
         .addColumn('revoked_at', 'bigint')
         .addColumn('revoked_reason', 'text')
         .execute();

@@ -7,6 +7,7 @@ import type {
   FamilyEndReason,
   MayActRule,
   OpaqueTokenRecord,
+  RecentRotation,
   RefreshFamilyRecord,
   RevokedTokenRecord,
   SigningKeyRecord,
@@ -194,6 +195,18 @@ const FAMILY_END_REASONS: readonly FamilyEndReason[] = [
   'admin',
 ];
 
+function parseRotations(text: string): RecentRotation[] {
+  const value: unknown = JSON.parse(text);
+  const valid =
+    Array.isArray(value) &&
+    value.every(
+      (r: { generation?: unknown; salt?: unknown; atMs?: unknown }) =>
+        Number.isSafeInteger(r?.generation) && typeof r?.salt === 'string' && Number.isSafeInteger(r?.atMs),
+    );
+  if (!valid) throw corrupt('rotation list');
+  return value as RecentRotation[];
+}
+
 export function familyFromRow(row: Selectable<RefreshFamiliesTable>): RefreshFamilyRecord {
   return {
     id: row.id,
@@ -207,7 +220,7 @@ export function familyFromRow(row: Selectable<RefreshFamiliesTable>): RefreshFam
     lastUsedAt: toEpoch(row.last_used_at),
     generation: Number(row.generation),
     rotatedAtMs: toEpoch(row.rotated_at_ms),
-    rotationSalt: row.rotation_salt,
+    recentRotations: parseRotations(row.recent_rotations),
     revokedAt: toNullableEpoch(row.revoked_at),
     revokedReason: row.revoked_reason === null ? null : oneOf(row.revoked_reason, FAMILY_END_REASONS),
   };
@@ -226,7 +239,7 @@ export function familyToRow(record: RefreshFamilyRecord): Insertable<RefreshFami
     last_used_at: record.lastUsedAt,
     generation: record.generation,
     rotated_at_ms: record.rotatedAtMs,
-    rotation_salt: record.rotationSalt,
+    recent_rotations: JSON.stringify(record.recentRotations),
     revoked_at: record.revokedAt,
     revoked_reason: record.revokedReason,
   };

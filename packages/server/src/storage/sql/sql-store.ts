@@ -369,7 +369,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
             .set({
               generation: rotation.fromGeneration + 1,
               rotated_at_ms: rotation.rotatedAtMs,
-              rotation_salt: rotation.salt,
+              recent_rotations: JSON.stringify(rotation.recentRotations),
               last_used_at: rotation.lastUsedAt,
             })
             .where('id', '=', familyId)

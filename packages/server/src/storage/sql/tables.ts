@@ -112,7 +112,8 @@ export interface RefreshFamiliesTable {
   last_used_at: EpochColumn;
   generation: number;
   rotated_at_ms: EpochColumn;
-  rotation_salt: string | null;
+  /** JSON array of the rotations of the last grace window. */
+  recent_rotations: string;
   revoked_at: NullableEpochColumn;
   revoked_reason: string | null;
 }
