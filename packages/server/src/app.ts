@@ -24,6 +24,8 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     bodyLimit: config.server.body_limit_bytes,
+    // X-Forwarded-For only from configured proxies: anyone else could pick their own address.
+    trustProxy: config.server.trusted_proxies.length > 0 ? config.server.trusted_proxies : false,
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     keepAliveTimeout: 5_000,
@@ -104,6 +106,7 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     throttle: runtime.loginThrottle,
     audit: runtime.audit,
     clock: runtime.clock,
+    metrics,
     allowedOrigins: config.login.allowed_origins,
     cookies: { secure: config.login.cookie_secure },
   });

@@ -191,7 +191,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       },
     );
     const families = new RefreshFamilies(
-      { store, clock, key: refreshDerivationKey(kek.kek), audit, bus, revocations, logger },
+      { store, clock, key: refreshDerivationKey(kek.kek), audit, bus, revocations, logger, metrics },
       {
         absoluteLifetime: config.refresh.absolute_lifetime,
         idleTimeout: config.refresh.idle_timeout,

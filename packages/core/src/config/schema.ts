@@ -196,6 +196,12 @@ export const configSchema = z
           .max(10_485_760)
           .default(65_536)
           .describe('Largest request body accepted; larger ones get 413.'),
+        trusted_proxies: z
+          .array(z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'expected an IP address or CIDR range'))
+          .default([])
+          .describe(
+            'Proxies whose X-Forwarded-For is believed (IPs or CIDRs); the client address (login throttling, audit) is the socket peer otherwise.',
+          ),
         shutdown_grace_seconds: z
           .number()
           .int()

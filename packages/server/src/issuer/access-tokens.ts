@@ -10,6 +10,7 @@ import {
   type Store,
   verifyJwt,
 } from '@gatehouse/core';
+import { OAuthError } from '../http/oauth-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
 
 /** RFC 9068 media type of a JWT access token's `typ` header. */
@@ -108,7 +109,8 @@ export class AccessTokens {
       this.#options.maxTtl,
     );
     if (input.notAfter !== undefined) ttl = Math.min(ttl, input.notAfter - iat);
-    if (ttl <= 0) throw new RangeError('token lifetime would be zero or negative');
+    // Only an upper bound already in the past gets here (a subject token expiring this second).
+    if (ttl <= 0) throw new OAuthError('invalid_request', 'the token it derives from has just expired');
     const claims: AccessTokenClaims = {
       iss: this.#options.issuer,
       sub: input.sub,

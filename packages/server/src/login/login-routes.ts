@@ -1,6 +1,7 @@
 import { GatehouseError, RandomIds, type RefreshFamilyRecord } from '@gatehouse/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Metrics } from '../observability/metrics.js';
 import { tokenResponse, tokenResponseSchema } from '../issuer/issuance.js';
 import { CLIENT_BINDING, csrfBinding, csrfMatches } from '../sessions/refresh-families.js';
 import type { RefreshRefusal, SessionTokens, UserSessions } from '../sessions/user-sessions.js';
@@ -16,6 +17,7 @@ export interface LoginRouteDeps {
   throttle: LoginThrottle;
   audit: AuditLog;
   clock: Clock;
+  metrics: Metrics;
   /** Exact origins (`scheme://host:port`) allowed to call these endpoints. */
   allowedOrigins: readonly string[];
   cookies: CookieOptions;
@@ -132,6 +134,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
       const keys = deps.throttle.keysFor(usernameKey(username), request.ip);
       const locked = await deps.throttle.lockedFor(keys);
       if (locked > 0) {
+        deps.metrics.logins.inc({ outcome: 'throttled' });
         await deps.audit.record({
           actor: 'anonymous',
           action: 'login.throttled',
@@ -143,6 +146,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
       const user = await deps.users.authenticate(username, password);
       if (!user) {
         const lockedNow = await deps.throttle.fail(keys);
+        deps.metrics.logins.inc({ outcome: 'failure' });
         await deps.audit.record({
           actor: 'anonymous',
           action: 'login.failed',
@@ -152,6 +156,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
         throw new GatehouseError('ERR_LOGIN_FAILED', 'the username or password is wrong', { status: 401 });
       }
       await deps.throttle.succeed(keys[0] as string);
+      deps.metrics.logins.inc({ outcome: 'success' });
       const csrfToken = ids.next(32);
       const tokens = await deps.sessions.start(
         user,

@@ -9,6 +9,9 @@ export class Metrics {
   readonly revocations: Counter<'outcome'>;
   readonly clientAuthFailures: Counter<'method'>;
   readonly signingKeys: Gauge<'state'>;
+  readonly logins: Counter<'outcome'>;
+  readonly refreshes: Counter<'outcome'>;
+  readonly sessionsEnded: Counter<'reason'>;
 
   constructor(version: string, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -49,6 +52,24 @@ export class Metrics {
       name: 'gatehouse_client_auth_failures_total',
       help: 'Failed client authentications, by method tried.',
       labelNames: ['method'],
+      registers,
+    });
+    this.logins = new Counter({
+      name: 'gatehouse_logins_total',
+      help: 'Password logins at /auth/login, by outcome (success, failure, throttled).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.refreshes = new Counter({
+      name: 'gatehouse_refreshes_total',
+      help: 'Refresh token uses, by outcome (rotated, caught_up, or why refused: unknown, wrong_binding, csrf, revoked, expired, reused).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.sessionsEnded = new Counter({
+      name: 'gatehouse_sessions_ended_total',
+      help: 'Refresh families ended, by reason (logout, reuse_detected, password_changed, user_disabled, user_deleted, admin).',
+      labelNames: ['reason'],
       registers,
     });
     this.signingKeys = new Gauge({

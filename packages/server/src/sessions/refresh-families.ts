@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { tokenDigest } from '../issuer/access-tokens.js';
 import type { Revocations } from '../issuer/revocations.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /** Prefix of refresh tokens, so secret scanners and people can recognise them. */
 export const REFRESH_PREFIX = 'gatehouse_rt_';
@@ -109,6 +110,7 @@ export class RefreshFamilies {
   readonly #bus: Bus;
   readonly #revocations: Revocations;
   readonly #logger: Logger;
+  readonly #metrics: Metrics;
   readonly #options: RefreshFamilyOptions;
   readonly #ids = new RandomIds();
   #sweep: NodeJS.Timeout | undefined;
@@ -122,9 +124,11 @@ export class RefreshFamilies {
       bus: Bus;
       revocations: Revocations;
       logger: Logger;
+      metrics: Metrics;
     },
     options: RefreshFamilyOptions,
   ) {
+    this.#metrics = deps.metrics;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#key = deps.key;
@@ -193,6 +197,14 @@ export class RefreshFamilies {
    * anything else, including a rotated token from another binding, is reuse and ends the family.
    */
   async rotate(presented: string, caller: RotationCaller): Promise<RotationResult> {
+    const result = await this.#rotate(presented, caller);
+    this.#metrics.refreshes.inc({
+      outcome: result.ok ? (result.replayed ? 'caught_up' : 'rotated') : result.reason,
+    });
+    return result;
+  }
+
+  async #rotate(presented: string, caller: RotationCaller): Promise<RotationResult> {
     if (!REFRESH_PATTERN.test(presented)) return { ok: false, reason: 'unknown' };
     const found = await this.#store.refreshTokens.find(tokenDigest(presented));
     if (!found) return { ok: false, reason: 'unknown' };
@@ -281,6 +293,7 @@ export class RefreshFamilies {
   }
 
   async #afterEnd(family: RefreshFamilyRecord, reason: FamilyEndReason, actor: string): Promise<void> {
+    this.#metrics.sessionsEnded.inc({ reason });
     await this.#revocations.revokeSession(family.id, family.expiresAt + this.#options.maxAccessTokenTtl);
     const reused = reason === 'reuse_detected';
     await this.#audit.record({

@@ -898,6 +898,26 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           assert.ok(grants.has(grant), `issued by ${grant}`);
         const text = JSON.stringify(records);
         assert.ok(!text.includes(PASSWORD), 'no password in the audit log');
+        const metrics = await (await request(`${base}/metrics`)).body.text();
+        for (const series of [
+          'gatehouse_logins_total{outcome="success"}',
+          'gatehouse_logins_total{outcome="failure"}',
+          'gatehouse_logins_total{outcome="throttled"}',
+          'gatehouse_refreshes_total{outcome="rotated"}',
+          'gatehouse_refreshes_total{outcome="caught_up"}',
+          'gatehouse_refreshes_total{outcome="reused"}',
+          'gatehouse_sessions_ended_total{reason="reuse_detected"}',
+          'gatehouse_sessions_ended_total{reason="logout"}',
+          'gatehouse_tokens_issued_total{grant_type="urn:ietf:params:oauth:grant-type:token-exchange"}',
+        ]) {
+          const value = Number(
+            metrics
+              .split('\n')
+              .find((l) => l.startsWith(`${series} `))
+              ?.split(' ')[1],
+          );
+          assert.ok(value > 0, `${series} counted (${value})`);
+        }
         assert.ok(!/gatehouse_rt_[\w-]{43}/.test(text), 'no refresh token in the audit log');
         if (redisBus) {
           const topics = new Set(events.map((e) => e.topic));

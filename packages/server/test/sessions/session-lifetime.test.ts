@@ -163,3 +163,25 @@ test('lockouts grow: 60 s, then 120 s, then capped at max_lockout; a lock expire
   assert.deepEqual(lockouts, [60, 120, 240, 240]);
   assert.equal((await attempt(PASSWORD, '10.0.0.9')).status, 200, 'the lock expired by itself');
 });
+
+test('a token bounded by one that expires this very second is refused as a 4xx, never minted with no lifetime', async () => {
+  const now = Math.floor(clock.nowMs() / 1000);
+  await assert.rejects(
+    runtime.tokens.issue({
+      client: runtime.sessions.client,
+      sub: 'usr_x',
+      scope: [],
+      audience: ['https://api.example'],
+      notAfter: now,
+    }),
+    (err: { error?: string; status?: number }) => err.error === 'invalid_request' && err.status === 400,
+  );
+  const ok = await runtime.tokens.issue({
+    client: runtime.sessions.client,
+    sub: 'usr_x',
+    scope: [],
+    audience: ['https://api.example'],
+    notAfter: now + 5,
+  });
+  assert.equal(ok.expiresIn, 5, 'lifetime capped by the bound');
+});
