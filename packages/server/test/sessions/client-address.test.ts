@@ -4,45 +4,22 @@
  * inventing addresses, and users behind one proxy are not locked out together.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load-config.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { type InProcessApp, openInProcessApp } from '../support/in-process-app.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-proxy-'));
 const ORIGIN = 'http://127.0.0.1:8080';
-let runtime: Runtime;
+let opened: InProcessApp;
 let app: FastifyInstance;
 
 before(async () => {
-  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(
-    file,
-    [
-      `data_dir: ${dir}`,
-      `keys: { kek: { source: file, path: ${join(dir, 'kek')} } }`,
-      'server: { trusted_proxies: [10.9.0.0/16] }',
-      'login: { max_attempts: 3 }',
-    ].join('\n'),
-  );
-  runtime = await createRuntime(loadConfig({ file, env: {} }), {
-    logger: pino({ level: 'silent' }),
-    defaultMetrics: false,
-  });
-  app = await buildApp(runtime);
+  opened = await openInProcessApp('proxy', [
+    'server: { trusted_proxies: [10.9.0.0/16] }',
+    'login: { max_attempts: 3 }',
+  ]);
+  ({ app } = opened);
 });
-after(async () => {
-  await app.close();
-  await runtime.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => opened.close());
 
 let n = 0;
 /** A failed login for a fresh account (so only the address counter can lock). */

@@ -4,51 +4,32 @@
  * (The black-box suite in test/e2e covers everything that does not need days to pass.)
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ManualClock } from '@gatehouse/core';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load-config.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
+import type { Runtime } from '../../src/runtime.js';
+import { type InProcessApp, openInProcessApp } from '../support/in-process-app.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sessions-'));
 const clock = new ManualClock(1_800_000_000_000);
 const ORIGIN = 'http://127.0.0.1:8080';
 const PASSWORD = 'correct horse battery staple';
 const DAY_MS = 86_400_000;
+let opened: InProcessApp;
 let runtime: Runtime;
 let app: FastifyInstance;
 
 before(async () => {
-  writeFileSync(join(dir, 'kek'), randomBytes(32).toString('hex'));
-  const file = join(dir, 'gatehouse.yaml');
-  writeFileSync(
-    file,
+  opened = await openInProcessApp(
+    'sessions',
     [
-      `data_dir: ${dir}`,
-      'keys:',
-      `  kek: { source: file, path: ${join(dir, 'kek')} }`,
       'refresh: { absolute_lifetime: 604800, idle_timeout: 86400, reuse_grace_ms: 2000 }',
       'login: { max_attempts: 2, attempt_window: 60, lockout: 60, max_lockout: 240 }',
-    ].join('\n'),
+    ],
+    { clock },
   );
-  runtime = await createRuntime(loadConfig({ file, env: {} }), {
-    clock,
-    logger: pino({ level: 'silent' }),
-    defaultMetrics: false,
-  });
-  app = await buildApp(runtime);
+  ({ runtime, app } = opened);
 });
-after(async () => {
-  await app.close();
-  await runtime.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => opened.close());
 
 let users = 0;
 async function session(): Promise<{ refresh: string; csrf: string }> {
