@@ -315,7 +315,7 @@ export const configSchema = z
           .max(60_000)
           .default(2000)
           .describe(
-            'A token superseded less than this many ms ago, presented from the same binding, gets the current token already issued instead of ending the family (parallel tabs sharing one cookie jar).',
+            "A token superseded less than this many ms ago, presented from the same binding, gets the current token already issued instead of ending the family (parallel tabs sharing one cookie jar). Measured on each instance's clock: keep instances in NTP sync.",
           ),
       })
       .strict()
@@ -323,8 +323,10 @@ export const configSchema = z
     token_exchange: z
       .object({
         max_lifetime: seconds(
-          'Longest lifetime of an exchanged token, seconds (never past the subject token).',
-        ).default(300),
+          "Longest lifetime of an exchanged token, seconds, at most 300 (never past the subject token or the acting client's access_token_ttl).",
+        )
+          .max(300)
+          .default(300),
         max_delegation_depth: z
           .number()
           .int()

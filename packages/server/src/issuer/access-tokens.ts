@@ -106,6 +106,7 @@ export class AccessTokens {
     const iat = epochSeconds(this.#clock);
     let ttl = Math.min(
       input.ttl ?? input.client.accessTokenTtl ?? this.#options.defaultTtl,
+      input.client.accessTokenTtl ?? Number.POSITIVE_INFINITY,
       this.#options.maxTtl,
     );
     if (input.notAfter !== undefined) ttl = Math.min(ttl, input.notAfter - iat);

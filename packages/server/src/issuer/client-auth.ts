@@ -14,6 +14,7 @@ export interface AuthenticatedClient {
   method: ClientAuthMethod;
 }
 
+const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 const BASIC_CHALLENGE = 'Basic realm="gatehouse", charset="UTF-8"';
 
 /**
@@ -64,7 +65,8 @@ export async function authenticateClient(
     secret = postSecret;
     method = 'client_secret_post';
   }
-  const client = id.length <= 128 ? await clients.get(id) : undefined;
+  // Only a well-formed id is looked up (every registered id is one); others are simply unknown.
+  const client = CLIENT_ID.test(id) ? await clients.get(id) : undefined;
   if (!secretMatches(secret, client?.secretDigest) || !client) {
     // Every 401 carries a challenge (RFC 9110 §15.5.2), whichever method was tried.
     throw new OAuthError('invalid_client', 'client authentication failed', {

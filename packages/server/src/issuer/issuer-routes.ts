@@ -13,6 +13,7 @@ import { authenticateClient } from './client-auth.js';
 import { REFRESH_PREFIX } from '../sessions/refresh-families.js';
 import type { UserSessions } from '../sessions/user-sessions.js';
 import { grantedAudience, grantedScopes } from './client-credentials-grant.js';
+import type { IssuedToken } from './access-tokens.js';
 import { type IssueRequest, type TokenIssuance, tokenResponse, tokenResponseSchema } from './issuance.js';
 import { refreshTokenGrant } from './refresh-token-grant.js';
 import { ACCESS_TOKEN_TYPE, type TokenExchangeOptions, tokenExchangeGrant } from './token-exchange-grant.js';
@@ -91,13 +92,11 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
         case 'refresh_token':
           response = await refreshTokenGrant(body, client, deps.sessions, deps.audit);
           break;
-        case TOKEN_EXCHANGE_GRANT: {
-          const issue = await exchange(body, client, deps);
-          response = tokenResponse(await deps.issuance.issue(issue), {
+        case TOKEN_EXCHANGE_GRANT:
+          response = tokenResponse(await exchange(body, client, deps), {
             issued_token_type: ACCESS_TOKEN_TYPE,
           });
           break;
-        }
         default:
           throw new OAuthError(
             'unsupported_grant_type',
@@ -135,7 +134,7 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
       // RFC 7009 §2.1: revoking a refresh token ends its whole family and the tokens minted from it.
       const family = await deps.sessions.familyOf(token);
       if (family && family.clientId === client.id) {
-        await deps.sessions.logout(family);
+        await deps.sessions.logout(token);
         outcome = 'revoked';
       } else if (family) {
         outcome = 'not_owner';
@@ -179,9 +178,9 @@ function clientCredentials(body: FormBody, client: ClientRecord, issuer: string)
 }
 
 /** RFC 8693, with refusals audited: a denied delegation is a security-relevant act too. */
-async function exchange(body: FormBody, client: ClientRecord, deps: IssuerDeps): Promise<IssueRequest> {
+async function exchange(body: FormBody, client: ClientRecord, deps: IssuerDeps): Promise<IssuedToken> {
   try {
-    return await tokenExchangeGrant(body, client, deps.active, deps.exchange);
+    return await deps.issuance.issue(await tokenExchangeGrant(body, client, deps.active, deps.exchange));
   } catch (err) {
     if (err instanceof OAuthError) {
       await deps.audit.record({

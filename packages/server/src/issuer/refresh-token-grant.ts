@@ -8,8 +8,10 @@ import { tokenResponse } from './issuance.js';
 
 const REFUSALS: Record<Exclude<RefreshRefusal, 'invalid_scope'>, string> = {
   unknown: 'the refresh token is not valid',
-  wrong_binding: 'the refresh token was not issued to this client',
-  csrf: 'the refresh token belongs to a browser session; refresh it at /auth/refresh',
+  wrong_binding:
+    'the refresh token was not issued to this client, or belongs to a browser session (refreshed at /auth/refresh)',
+  // Not reached here (the token endpoint sends no CSRF token); listed so every refusal has words.
+  csrf: 'the refresh token belongs to a browser session',
   revoked: 'the refresh token has been revoked',
   expired: 'the refresh token has expired',
   reused: 'the refresh token was already used; its whole family has been revoked',

@@ -63,10 +63,13 @@ export async function tokenExchangeGrant(
     const presented = await active.check(actorToken);
     if (!presented)
       throw new OAuthError('invalid_request', 'actor_token is not an active token of this issuer');
-    if (presented.claims.client_id !== client.id) {
-      throw new OAuthError('invalid_request', 'actor_token was not issued to the authenticated client');
+    // The client's own token (client_credentials: sub = client_id, no act): a token the client
+    // got by exchange names a user, and would let it claim that user as the actor.
+    const own = presented.claims;
+    if (own.client_id !== client.id || own.sub !== client.id || own.act !== undefined) {
+      throw new OAuthError('invalid_request', "actor_token must be the authenticated client's own token");
     }
-    actor = { sub: presented.claims.sub, client_id: client.id };
+    actor = { sub: own.sub, client_id: client.id };
   }
   const prior = subject.claims.act;
   if (depthOf(prior) + 1 > options.maxDepth) {
@@ -112,7 +115,7 @@ function depthOf(act: ActorClaim | undefined): number {
   return depth;
 }
 
-/** `audience` (logical names) and `resource` (URIs) together; each must be one the client may address. */
+/** `audience` and `resource` together; each must be one of the client's `resources` (absolute URIs). */
 function exchangeAudience(body: FormBody, client: ClientRecord): string[] {
   const targets = [...body.getAll('audience'), ...body.getAll('resource')];
   if (targets.length === 0) {

@@ -28,7 +28,8 @@ const CSRF_HEADER = 'x-csrf-token';
 const loginBody = {
   type: 'object',
   properties: {
-    username: { type: 'string', minLength: 1, maxLength: 256 },
+    // No control characters (NUL would reach the database): a malformed name, not a wrong one.
+    username: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f\\u007f]+$' },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     delivery: {
       type: 'string',
@@ -132,7 +133,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
       };
       assertOrigin(request, delivery === 'cookie');
       const keys = deps.throttle.keysFor(usernameKey(username), request.ip);
-      const locked = await deps.throttle.lockedFor(keys);
+      const locked = await deps.throttle.reserve(keys);
       if (locked > 0) {
         deps.metrics.logins.inc({ outcome: 'throttled' });
         await deps.audit.record({
@@ -155,7 +156,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
         });
         throw new GatehouseError('ERR_LOGIN_FAILED', 'the username or password is wrong', { status: 401 });
       }
-      await deps.throttle.succeed(keys[0] as string);
+      await deps.throttle.succeed(keys);
       deps.metrics.logins.inc({ outcome: 'success' });
       const csrfToken = ids.next(32);
       const tokens = await deps.sessions.start(
@@ -208,7 +209,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRouteDeps): P
     if (family && !csrfMatches(family.binding, headerValue(request, CSRF_HEADER))) {
       throw csrfError('the X-CSRF-Token header does not match this session');
     }
-    if (family) await deps.sessions.logout(family);
+    if (family && presented !== undefined) await deps.sessions.logout(presented);
     return reply.code(204).header('set-cookie', clearedCookies(deps.cookies)).headers(NO_STORE).send();
   });
 }

@@ -16,9 +16,9 @@ const STRIKE_MEMORY_SECONDS = 86_400;
 
 /**
  * Brute-force protection for password logins, per account and per client IP, in the shared
- * cache (so it holds across instances with Redis). Failures count in a fixed window; reaching
- * `maxAttempts` locks the key for `lockout` seconds, doubling with each lockout (up to
- * `maxLockout`). Unknown accounts are counted like real ones, so a lockout tells nothing about
+ * cache (so it holds across instances with Redis). Attempts count in a fixed window (reserved
+ * before the password check, given back on success); reaching `maxAttempts` failures locks the
+ * key for `lockout` seconds, doubling with each lockout (up to `maxLockout`). Unknown accounts are counted like real ones, so a lockout tells nothing about
  * whether an account exists. Keys hold a digest, never the username.
  */
 export class LoginThrottle {
@@ -45,24 +45,47 @@ export class LoginThrottle {
     return longest;
   }
 
-  /** Counts a failure against every key; returns the lock now in force (seconds), 0 when none. */
+  /**
+   * Reserves one attempt against every key before the password is checked, so parallel requests
+   * cannot all slip past the count. Returns the lock in force (seconds; the caller answers 429)
+   * or 0 to go ahead; then exactly one of {@link fail} or {@link succeed} must follow.
+   */
+  async reserve(keys: readonly string[]): Promise<number> {
+    const locked = await this.lockedFor(keys);
+    if (locked > 0) return locked;
+    let over = 0;
+    for (const key of keys) {
+      const attempts = await this.#cache.increment(`${key}:fails`, 1, this.#options.window);
+      if (attempts <= this.#options.maxAttempts) continue;
+      // The first request over the limit locks; the ones racing it read that lock.
+      over = Math.max(over, attempts === this.#options.maxAttempts + 1 ? await this.#lock(key) : 1);
+    }
+    return over > 0 ? Math.max(over, await this.lockedFor(keys)) : 0;
+  }
+
+  /** The reserved attempt failed: at the limit, the key is locked. Returns the lock (seconds), 0 when none. */
   async fail(keys: readonly string[]): Promise<number> {
     let locked = 0;
     for (const key of keys) {
-      const failures = await this.#cache.increment(`${key}:fails`, 1, this.#options.window);
-      if (failures < this.#options.maxAttempts) continue;
-      const strikes = await this.#cache.increment(`${key}:strikes`, 1, STRIKE_MEMORY_SECONDS);
-      const seconds = Math.min(this.#options.lockout * 2 ** (strikes - 1), this.#options.maxLockout);
-      await this.#cache.set(`${key}:lock`, '1', seconds);
-      await this.#cache.delete(`${key}:fails`);
-      locked = Math.max(locked, seconds);
+      const attempts = Number((await this.#cache.get(`${key}:fails`)) ?? 0);
+      if (attempts >= this.#options.maxAttempts) locked = Math.max(locked, await this.#lock(key));
     }
     return locked;
   }
 
-  /** A success clears the account's failure count (not the IP's, nor earlier strikes). */
-  async succeed(accountKey: string): Promise<void> {
-    await this.#cache.delete(`${accountKey}:fails`);
+  /** The reserved attempt succeeded: the account's count starts over, the address gets its slot back. */
+  async succeed(keys: readonly string[]): Promise<void> {
+    const [account, ...others] = keys;
+    if (account !== undefined) await this.#cache.delete(`${account}:fails`);
+    for (const key of others) await this.#cache.increment(`${key}:fails`, -1, this.#options.window);
+  }
+
+  async #lock(key: string): Promise<number> {
+    const strikes = await this.#cache.increment(`${key}:strikes`, 1, STRIKE_MEMORY_SECONDS);
+    const seconds = Math.min(this.#options.lockout * 2 ** (strikes - 1), this.#options.maxLockout);
+    await this.#cache.set(`${key}:lock`, '1', seconds);
+    await this.#cache.delete(`${key}:fails`);
+    return seconds;
   }
 }
 

@@ -61,6 +61,10 @@ export interface RefreshFamilyOptions {
 /** Who is asking to rotate: the client, and the CSRF token for a browser family. */
 export interface RotationCaller {
   clientId: string;
+  /**
+   * Present at the browser door (/auth/refresh), which serves only CSRF-bound families; absent
+   * at the token endpoint, which serves only client-bound ones. A family works at one door only.
+   */
   csrfToken?: string | undefined;
 }
 
@@ -212,7 +216,9 @@ export class RefreshFamilies {
     let { family } = found;
     const sameBinding =
       family.clientId === caller.clientId &&
-      (family.binding === CLIENT_BINDING || csrfMatches(family.binding, caller.csrfToken));
+      (caller.csrfToken === undefined
+        ? family.binding === CLIENT_BINDING
+        : csrfMatches(family.binding, caller.csrfToken));
     if (!sameBinding) {
       // A rotated token from elsewhere is a stolen one in use: end the family. The current
       // token at the wrong door (or a forged browser request) is refused and changes nothing.
@@ -220,7 +226,10 @@ export class RefreshFamilies {
         await this.end(family, 'reuse_detected', 'system');
         return { ok: false, reason: 'reused', family };
       }
-      const csrfFailed = family.clientId === caller.clientId && caller.csrfToken !== undefined;
+      const csrfFailed =
+        family.clientId === caller.clientId &&
+        caller.csrfToken !== undefined &&
+        family.binding !== CLIENT_BINDING;
       return { ok: false, reason: csrfFailed ? 'csrf' : 'wrong_binding', family };
     }
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -265,7 +274,8 @@ export class RefreshFamilies {
       await this.end(family, 'reuse_detected', 'system');
       return { ok: false, reason: 'reused', family };
     }
-    // Rotated again on every attempt: only a replay storm does this; refuse without ending.
+    // Not reached: after a lost compare-and-set the family is ahead of the token, so the next
+    // pass catches up or detects reuse. Kept as a bound on the loop.
     return { ok: false, reason: 'unknown' };
   }
 
@@ -287,9 +297,28 @@ export class RefreshFamilies {
     return ended.length;
   }
 
-  /** Live families of a subject (admin API). */
-  listLive(sub: string): Promise<RefreshFamilyRecord[]> {
-    return this.#store.refreshTokens.listLive(sub, epochSeconds(this.#clock));
+  /** Live families of a subject (admin API): unrevoked, within both the absolute and the idle limit. */
+  async listLive(sub: string): Promise<RefreshFamilyRecord[]> {
+    const now = epochSeconds(this.#clock);
+    const families = await this.#store.refreshTokens.listLive(sub, now);
+    return families.filter((f) => now < f.lastUsedAt + this.#options.idleTimeout);
+  }
+
+  /**
+   * Ends the family a presented token belongs to at its holder's request (logout, RFC 7009
+   * revocation). A token rotated longer ago than the grace window is a stolen one being used:
+   * the family ends as reuse, not as a logout. Undefined when the token is unknown.
+   */
+  async endByToken(presented: string): Promise<RefreshFamilyRecord | undefined> {
+    if (!REFRESH_PATTERN.test(presented)) return undefined;
+    const found = await this.#store.refreshTokens.find(tokenDigest(presented));
+    if (!found) return undefined;
+    const { token, family } = found;
+    const stale =
+      token.generation < family.generation &&
+      this.#catchUp(presented, token.generation, family, this.#clock.nowMs()) === undefined;
+    await this.end(family, stale ? 'reuse_detected' : 'logout', stale ? 'system' : `user:${family.sub}`);
+    return family;
   }
 
   async #afterEnd(family: RefreshFamilyRecord, reason: FamilyEndReason, actor: string): Promise<void> {

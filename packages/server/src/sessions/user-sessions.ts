@@ -133,9 +133,12 @@ export class UserSessions {
     return this.#families.familyOf(presented);
   }
 
-  /** Ends a session at the user's request (logout); false when it had already ended. */
-  logout(family: RefreshFamilyRecord): Promise<boolean> {
-    return this.#families.end(family, 'logout', `user:${family.sub}`);
+  /**
+   * Ends the session of a presented refresh token at its holder's request (logout, RFC 7009);
+   * a long-rotated token ends it as reuse. Undefined when the token is unknown.
+   */
+  logout(presented: string): Promise<RefreshFamilyRecord | undefined> {
+    return this.#families.endByToken(presented);
   }
 
   #mint(

@@ -89,6 +89,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 function classifyPostgresError(error: unknown): SqlErrorKind {
   const code = errorCode(error) ?? '';
   if (code === '23505') return 'conflict'; // unique_violation
+  // character_not_in_repertoire (NUL in text), untranslatable_character
+  if (code === '22021' || code === '22P05') return 'invalid';
   // 08: connection exception; 57P0x: server shutting down; 53300: too many connections.
   if (code.startsWith('08') || code.startsWith('57P0') || code === '53300' || isNetworkError(error)) {
     return 'unavailable';

@@ -110,7 +110,9 @@ export class UserDirectory {
    * which. A hash made with older parameters is replaced on success.
    */
   async authenticate(username: string, password: string): Promise<UserRecord | undefined> {
-    const user = username.length <= 256 ? await this.getByUsername(username) : undefined;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    const plausible = username.length <= 256 && !/[\u0000-\u001f\u007f]/.test(username);
+    const user = plausible ? await this.getByUsername(username) : undefined;
     const ok = user?.passwordHash
       ? await this.#hasher.verify(user.passwordHash, password)
       : await this.#hasher.verifyDummy(password);

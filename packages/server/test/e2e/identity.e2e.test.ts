@@ -79,6 +79,7 @@ function configWith(storage: Record<string, unknown> | undefined): Record<string
         grant_types: exchange,
         may_act: { subject_audiences: [INVENTORY], scopes: ['inventory:read'] },
         access_token_format: 'opaque',
+        access_token_ttl: 60,
       },
       {
         id: 'warehouse',
@@ -199,6 +200,15 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('inventory') },
         })
       ).json;
+    const counter = async (series: string) => {
+      const text = await (await request(`${base}/metrics`)).body.text();
+      return Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.split(' ')[1] ?? 0,
+      );
+    };
     const createUser = async (username: string, roles: string[] = ['shopper']) => {
       const res = await call('POST', '/admin/v1/users', {
         body: JSON.stringify({ username, password: PASSWORD, roles }),
@@ -463,6 +473,24 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(disabledOrEmpty.json.code, 'ERR_REQUEST_INVALID');
     });
 
+    test('attack: parallel guessing cannot outrun the limit: 12 guesses at once, at most 5 are checked', async () => {
+      await createUser('parallel-target');
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => login('parallel-target', `guess number ${i}`, '127.0.0.41')),
+      );
+      const statuses = answers.map((a) => a.status);
+      assert.ok(
+        statuses.every((s) => s === 401 || s === 429),
+        statuses.join(','),
+      );
+      assert.ok(statuses.filter((s) => s === 401).length <= 5, `checked: ${statuses.join(',')}`);
+      assert.equal(
+        (await login('parallel-target', PASSWORD, '127.0.0.42')).status,
+        429,
+        'and the account is locked',
+      );
+    });
+
     test('attack: brute force — 5 failures a minute per account, then 429 with Retry-After, for real and unknown accounts alike', async () => {
       await createUser('mallory-target');
       const run = async (username: string, source: string) => {
@@ -570,6 +598,15 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           'ERR_REQUEST_INVALID',
         ],
         [
+          'NUL in the username',
+          call('POST', '/auth/login', {
+            body: JSON.stringify({ username: 'a\u0000b', password: 'whatever it is' }),
+            headers: { ...origin(), ...json },
+          }),
+          400,
+          'ERR_REQUEST_INVALID',
+        ],
+        [
           'two refresh cookies',
           call('POST', '/auth/refresh', {
             headers: { ...origin(), cookie: 'gh_refresh=a; gh_refresh=b', 'x-csrf-token': 'x' },
@@ -645,6 +682,16 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
         200,
         'and the browser session is untouched',
       );
+      // ...and a native token cannot be used as a cookie, whatever CSRF value is sent with it
+      const another = await call('POST', '/auth/login', {
+        body: JSON.stringify({ username: 'native-nina', password: PASSWORD, delivery: 'body' }),
+        headers: json,
+      });
+      const asCookie = await refresh(another.json.refresh_token as string, 'any-value-at-all');
+      assert.equal(asCookie.status, 401);
+      assert.equal(asCookie.json.code, 'ERR_REFRESH_INVALID');
+      const stillNative = await oidc.refreshTokenGrant(config, another.json.refresh_token as string);
+      assert.ok(stillNative.access_token, 'the refused attempt changed nothing');
     });
 
     test('native: RFC 7009 revocation of a refresh token by the public client ends its family', async () => {
@@ -659,6 +706,21 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       await oidc.tokenRevocation(config, res.json.refresh_token as string);
       await assert.rejects(oidc.refreshTokenGrant(config, res.json.refresh_token as string));
       assert.deepEqual(await introspect(res.json.access_token as string), { active: false });
+
+      // revoking with a token rotated long ago is a stolen token in use: reuse, not a logout
+      const again = await call('POST', '/auth/login', {
+        body: JSON.stringify({ username: 'native-olga', password: PASSWORD, delivery: 'body' }),
+        headers: json,
+      });
+      const rotated = await oidc.refreshTokenGrant(config, again.json.refresh_token as string);
+      await sleep(GRACE_MS + 200);
+      const reusedBefore = await counter('gatehouse_sessions_ended_total{reason="reuse_detected"}');
+      await oidc.tokenRevocation(config, again.json.refresh_token as string);
+      assert.equal(
+        await counter('gatehouse_sessions_ended_total{reason="reuse_detected"}'),
+        reusedBefore + 1,
+      );
+      await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token as string));
     });
 
     describe('token exchange (RFC 8693)', () => {
@@ -700,6 +762,10 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
         );
         assert.equal(hop.status, 200, JSON.stringify(hop.json));
         assert.match(hop.json.access_token as string, /^gatehouse_at_/);
+        assert.ok(
+          (hop.json.expires_in as number) <= 60,
+          'the acting client’s own access_token_ttl caps it too',
+        );
         const nested = await introspect(hop.json.access_token as string);
         assert.deepEqual(nested.act, {
           sub: 'inventory',
@@ -843,6 +909,16 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           assert.equal(res.status, status, `${what}: ${JSON.stringify(res.json)}`);
           assert.equal(res.json.error, error, `${what}: ${JSON.stringify(res.json)}`);
         }
+        // a token the client got by exchange names a user: it may not serve as the actor token
+        const exchanged = await exchange({ subject_token: user.accessToken, audience: INVENTORY });
+        const userAsActor = await exchange({
+          subject_token: user.accessToken,
+          audience: INVENTORY,
+          actor_token: exchanged.json.access_token as string,
+          actor_token_type: ACCESS_TOKEN_TYPE,
+        });
+        assert.equal(userAsActor.status, 400);
+        assert.equal(userAsActor.json.error, 'invalid_request');
         // with the actor's own token the act names its sub (the same client here)
         const own = await token({ grant_type: 'client_credentials', scope: 'orders:read' }, 'orders');
         const withActor = await exchange({
@@ -898,7 +974,6 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           assert.ok(grants.has(grant), `issued by ${grant}`);
         const text = JSON.stringify(records);
         assert.ok(!text.includes(PASSWORD), 'no password in the audit log');
-        const metrics = await (await request(`${base}/metrics`)).body.text();
         for (const series of [
           'gatehouse_logins_total{outcome="success"}',
           'gatehouse_logins_total{outcome="failure"}',
@@ -910,12 +985,7 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
           'gatehouse_sessions_ended_total{reason="logout"}',
           'gatehouse_tokens_issued_total{grant_type="urn:ietf:params:oauth:grant-type:token-exchange"}',
         ]) {
-          const value = Number(
-            metrics
-              .split('\n')
-              .find((l) => l.startsWith(`${series} `))
-              ?.split(' ')[1],
-          );
+          const value = await counter(series);
           assert.ok(value > 0, `${series} counted (${value})`);
         }
         assert.ok(!/gatehouse_rt_[\w-]{43}/.test(text), 'no refresh token in the audit log');

@@ -383,6 +383,27 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
           basic: true,
         },
         {
+          title: 'a client_id with NUL and control characters (PostgreSQL cannot store NUL)',
+          send: () =>
+            post('/oauth2/token', form({ grant_type: 'client_credentials' }), {
+              authorization: basic('ord\u0000ers\u0007', SECRETS.orders),
+            }),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
+          title: 'client_secret_post with NUL in client_id',
+          send: () =>
+            post(
+              '/oauth2/token',
+              form({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x' }),
+            ),
+          status: 401,
+          error: 'invalid_client',
+          basic: true,
+        },
+        {
           title: 'garbage Basic credentials',
           send: () =>
             post('/oauth2/token', form({ grant_type: 'client_credentials' }), { authorization: 'Basic !!!' }),

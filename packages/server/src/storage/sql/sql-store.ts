@@ -48,7 +48,7 @@ import {
 import type { Database } from './tables.js';
 
 /** What a driver error means for callers; each dialect knows its own error codes. */
-export type SqlErrorKind = 'conflict' | 'unavailable' | 'other';
+export type SqlErrorKind = 'conflict' | 'unavailable' | 'invalid' | 'other';
 
 /** The dialect-specific parts the shared SQL store needs. */
 export interface SqlStoreOptions {
@@ -100,6 +100,16 @@ export function createSqlStore(options: SqlStoreOptions): Store {
           return conflictError(subject, error);
         case 'unavailable':
           return unavailableError(`the ${kind} store`, error);
+        case 'invalid':
+          // Input the database cannot hold (PostgreSQL refuses NUL in text): the caller's mistake.
+          return new GatehouseError(
+            'ERR_REQUEST_INVALID',
+            `${subject}: a value holds a character that cannot be stored`,
+            {
+              status: 400,
+              cause: error,
+            },
+          );
         default:
           return error;
       }
