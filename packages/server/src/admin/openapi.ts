@@ -176,6 +176,24 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
           responses: { 204: { description: 'Changed' }, ...problems(400, 401, 403, 404) },
         },
       },
+      '/users/import': {
+        post: {
+          summary:
+            'Bulk import users: text/csv, application/x-ndjson (JSON Lines) or a JSON array; bad rows are listed by row and skipped, the rest created (up to 50 MiB)',
+          requestBody: {
+            required: true,
+            content: {
+              'text/csv': { schema: { type: 'string' } },
+              'application/x-ndjson': { schema: { type: 'string' } },
+              'application/json': { schema: { type: 'array', items: { type: 'object' } } },
+            },
+          },
+          responses: {
+            200: { description: 'imported, refused, errors [{row, field, message}], errors_omitted' },
+            ...problems(400, 401, 403, 413, 415),
+          },
+        },
+      },
       '/users/{id}/sessions': {
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         get: {

@@ -1,8 +1,9 @@
-import type { RefreshFamilyRecord } from '@gatehouse/core';
+import { GatehouseError, type RefreshFamilyRecord } from '@gatehouse/core';
 import { CLIENT_BINDING, type RefreshFamilies } from '../sessions/refresh-families.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { notFoundError } from '../storage/errors.js';
 import { type UserDirectory, userView } from '../users/user-directory.js';
+import { IMPORT_MAX_BYTES } from '../users/user-import.js';
 
 const userIdParam = {
   type: 'object',
@@ -132,6 +133,34 @@ export async function userRoutes(
       return reply.code(204).send();
     },
   );
+
+  // Bulk import: CSV or JSON Lines as text, or a JSON array; bad rows are reported, the rest created.
+  for (const type of ['text/csv', 'application/x-ndjson', 'application/jsonl']) {
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: IMPORT_MAX_BYTES }, (_r, body, done) =>
+      done(null, body),
+    );
+  }
+  app.post('/users/import', { bodyLimit: IMPORT_MAX_BYTES + 1024 }, async (request) => {
+    const body = request.body;
+    const text = typeof body === 'string' ? body : Array.isArray(body) ? JSON.stringify(body) : undefined;
+    if (text === undefined) {
+      throw new GatehouseError(
+        'ERR_IMPORT_INVALID',
+        'send text/csv, application/x-ndjson, or a JSON array of users',
+        { status: 400 },
+      );
+    }
+    const format = (request.headers['content-type'] ?? '').startsWith('text/csv') ? 'csv' : 'json';
+    const report = await users.import(text, format, actorOf(request), (done, total) =>
+      request.log.info({ done, total }, 'user import progress'),
+    );
+    return {
+      imported: report.imported,
+      refused: report.refused,
+      errors: [...report.errors, ...report.failed].sort((a, b) => a.row - b.row),
+      errors_omitted: report.errorsOmitted + report.failedOmitted,
+    };
+  });
 
   app.get<{ Params: { id: string } }>(
     '/users/:id/sessions',

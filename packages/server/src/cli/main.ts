@@ -310,10 +310,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         );
         for (const e of [...report.errors, ...report.failed])
           io.out(`row ${e.row}\t${e.field}\t${e.message}`);
-        const refused =
-          report.errors.length + report.errorsOmitted + report.failed.length + report.failedOmitted;
-        io.out(`imported ${report.imported} users; ${refused} rows refused`);
-        if (refused > 0) exitCode = 1;
+        io.out(`imported ${report.imported} users; ${report.refused} rows refused`);
+        if (report.refused > 0) exitCode = 1;
       }),
     );
 

@@ -71,6 +71,8 @@ export function usernameKey(username: string): string {
 export interface UserImportReport extends ImportUsersResult {
   errors: RowError[];
   errorsOmitted: number;
+  /** Rows not imported (each counted once, however many errors it had). */
+  refused: number;
 }
 
 /**
@@ -242,9 +244,14 @@ export class UserDirectory {
       actor,
       action: 'users.imported',
       target: null,
-      details: { imported: result.imported, refused: result.failed.length + parsed.errors.length },
+      details: { imported: result.imported, refused: parsed.rowCount - result.imported },
     });
-    return { ...result, errors: parsed.errors, errorsOmitted: parsed.errorsOmitted };
+    return {
+      ...result,
+      errors: parsed.errors,
+      errorsOmitted: parsed.errorsOmitted,
+      refused: parsed.rowCount - result.imported,
+    };
   }
 
   async #change(

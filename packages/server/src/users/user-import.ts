@@ -51,6 +51,8 @@ export interface ParsedUserImport {
   errors: RowError[];
   /** Errors beyond the first {@link IMPORT_MAX_ERRORS}, counted but not kept. */
   errorsOmitted: number;
+  /** Data rows read, good and bad (a row may have several errors). */
+  rowCount: number;
 }
 
 export type ImportFormat = 'json' | 'csv' | 'auto';
@@ -205,7 +207,12 @@ class RowValidator {
   }
 
   result(): ParsedUserImport {
-    return { rows: this.rows, errors: this.errors.kept, errorsOmitted: this.errors.omitted };
+    return {
+      rows: this.rows,
+      errors: this.errors.kept,
+      errorsOmitted: this.errors.omitted,
+      rowCount: this.#count,
+    };
   }
 }
 

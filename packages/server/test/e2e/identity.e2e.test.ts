@@ -421,6 +421,51 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(again.status, 204, 'logging out without a session is harmless');
     });
 
+    test('admin API bulk import: CSV and JSON, bad rows listed by row, the rest can log in', async () => {
+      const csv = [
+        'username,password,roles',
+        `csv-ann,${PASSWORD},shopper`,
+        'bad name,whatever password,',
+        `csv-ann,${PASSWORD},`,
+        'csv-ben,short,',
+        `csv-cat,${PASSWORD},`,
+      ].join('\n');
+      const res = await call('POST', '/admin/v1/users/import', {
+        body: csv,
+        headers: { ...adminAuth, 'content-type': 'text/csv' },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      assert.equal(res.json.imported, 2);
+      assert.equal(res.json.refused, 3);
+      assert.deepEqual(
+        (res.json.errors as { row: number; field: string }[]).map((e) => [e.row, e.field]),
+        [
+          [2, 'username'],
+          [3, 'username'],
+          [4, 'password'],
+        ],
+        'rows are numbered from the first data row',
+      );
+      assert.equal((await login('csv-cat')).status, 200);
+      const viaJson = await call('POST', '/admin/v1/users/import', {
+        body: JSON.stringify([{ username: 'json-dan', password: PASSWORD, roles: ['shopper'] }, { nope: 1 }]),
+        headers: { ...adminAuth, ...json },
+      });
+      assert.equal(viaJson.json.imported, 1);
+      assert.equal(viaJson.json.refused, 1);
+      const notRows = await call('POST', '/admin/v1/users/import', {
+        body: JSON.stringify({ username: 'x' }),
+        headers: { ...adminAuth, ...json },
+      });
+      assert.equal(notRows.status, 400);
+      assert.equal(notRows.json.code, 'ERR_IMPORT_INVALID');
+      const anonymous = await call('POST', '/admin/v1/users/import', {
+        body: csv,
+        headers: { 'content-type': 'text/csv' },
+      });
+      assert.equal(anonymous.status, 401);
+    });
+
     test("admin API: list a user's sessions and end them all", async () => {
       const s = await browserSession('kim');
       await login('kim');

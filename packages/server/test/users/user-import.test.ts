@@ -121,6 +121,7 @@ describe('parseUserImport: CSV', () => {
       rows: [],
       errors: [],
       errorsOmitted: 0,
+      rowCount: 0,
     });
   });
 
