@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: Gatehouse vs oidc-provider (client_credentials issuance, introspection) over
- * HTTP on 127.0.0.1, with a bare node:http token endpoint as the issuance ceiling, plus the
- * in-process verify path; writes bench/RESULTS.md.
+ * `npm run bench`: Gatehouse vs oidc-provider (client_credentials issuance, introspection, rotating
+ * refresh) over HTTP on 127.0.0.1, Gatehouse's RFC 8693 token exchange, a bare node:http token
+ * endpoint as the issuance ceiling, plus the in-process verify path; writes bench/RESULTS.md.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (2), BENCH_ROUNDS (2), BENCH_RETRIES (2), BENCH_CONNECTIONS (32),
  * BENCH_MAX_REQUESTS, BENCH_VERIFY_ROUND (0.5 s), BENCH_VERIFY_ROUNDS (5),
@@ -22,6 +22,7 @@ import {
 import type { ServerProcess } from './lib/processes.js';
 import { summariseProfile } from './lib/profile.js';
 import {
+  exchangeLine,
   type Goal,
   goalsTable,
   headroomLine,
@@ -30,6 +31,7 @@ import {
   type Report,
   renderMarkdown,
   type Scenario,
+  type ScenarioFigures,
   verifyTable,
 } from './lib/report.js';
 import {
@@ -37,7 +39,10 @@ import {
   assertBaselineIssues,
   BASELINE,
   basicAuth,
+  decodeJwtHeader,
+  EXCHANGE_CLIENT,
   fetchToken,
+  formHeaders,
   INTROSPECT_PATH,
   JWT_CLIENT,
   newSecret,
@@ -49,6 +54,14 @@ import {
   TOKEN_BODY,
   TOKEN_PATH,
 } from './lib/servers.js';
+import {
+  assertExchanges,
+  assertRotates,
+  exchangeBody,
+  gatehouseUser,
+  oidcProviderRefreshSource,
+  refreshChains,
+} from './lib/sessions.js';
 import { settingsFromEnv } from './lib/settings.js';
 import { measureSteadiness } from './lib/steadiness.js';
 import { benchVerify, type VerifyFigures } from './lib/verify-bench.js';
@@ -67,11 +80,6 @@ function commandLine(): string {
   return [...overrides, 'npm run bench'].join(' ');
 }
 
-function decodeJwtHeader(token: string): Record<string, unknown> {
-  const head = token.split('.')[0] ?? '';
-  return JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
 /** A token each client can get right now, checked to be what the scenario needs. */
 async function preflight(server: ServerProcess, name: ServerName, secret: string): Promise<string> {
   const jwt = await fetchToken(server, JWT_CLIENT, secret);
@@ -86,32 +94,71 @@ async function preflight(server: ServerProcess, name: ServerName, secret: string
   return opaque;
 }
 
-const FORM = 'application/x-www-form-urlencoded';
-
-function tokenTarget(server: ServerProcess, name: string, secret: string): LoadTarget {
-  return {
-    label: `${name} token`,
-    url: server.baseUrl + TOKEN_PATH,
-    headers: { authorization: basicAuth(JWT_CLIENT, secret), 'content-type': FORM },
-    body: TOKEN_BODY,
-  };
+/** A form POST load; `authorization` undefined for a public client. */
+function formTarget(label: string, url: string, authorization: string | undefined, body: string): LoadTarget {
+  return { label, url, headers: formHeaders(authorization), body };
 }
 
-function targets(
-  server: ServerProcess,
-  name: ServerName,
-  secret: string,
-  opaque: string,
-): Record<Scenario, LoadTarget> {
-  return {
+function tokenTarget(server: ServerProcess, name: string, secret: string): LoadTarget {
+  return formTarget(`${name} token`, server.baseUrl + TOKEN_PATH, basicAuth(JWT_CLIENT, secret), TOKEN_BODY);
+}
+
+/** The scenarios each server is loaded with, in this order on every start. */
+const SCENARIOS: Record<ServerName, readonly Scenario[]> = {
+  gatehouse: ['token', 'introspect', 'refresh', 'exchange'],
+  'oidc-provider': ['token', 'introspect', 'refresh'],
+};
+
+interface Prepared {
+  targets: Partial<Record<Scenario, LoadTarget>>;
+  /**
+   * Run right after a scenario's load: the token it presented on every request is still good.
+   * (Right after, not at the end: oidc-provider's in-memory adapter is an LRU of 1000 entries,
+   * so the refresh scenario's tokens push out an opaque token introspected before it.)
+   */
+  checks: Partial<Record<Scenario, () => Promise<void>>>;
+}
+
+/** Every scenario's load for one server, each checked first to answer what the scenario needs. */
+async function prepare(server: ServerProcess, name: ServerName, secret: string): Promise<Prepared> {
+  const opaque = await preflight(server, name, secret);
+  const token = server.baseUrl + TOKEN_PATH;
+  const targets: Partial<Record<Scenario, LoadTarget>> = {
     token: tokenTarget(server, name, secret),
-    introspect: {
-      label: `${name} introspect`,
-      url: server.baseUrl + INTROSPECT_PATH,
-      headers: { authorization: basicAuth(OPAQUE_CLIENT, secret), 'content-type': FORM },
-      body: `token=${encodeURIComponent(opaque)}`,
-    },
+    introspect: formTarget(
+      `${name} introspect`,
+      server.baseUrl + INTROSPECT_PATH,
+      basicAuth(OPAQUE_CLIENT, secret),
+      `token=${encodeURIComponent(opaque)}`,
+    ),
   };
+  const user = name === 'gatehouse' ? await gatehouseUser(server, secret) : undefined;
+  const source = user ? user.source : oidcProviderRefreshSource(server, secret);
+  await assertRotates(source);
+  // The body comes from each connection's chain; the public client sends no credentials.
+  targets.refresh = {
+    ...formTarget(`${name} refresh`, token, undefined, ''),
+    scripts: refreshChains(source),
+  };
+  const checks: Prepared['checks'] = { introspect: () => assertActive(server, opaque, secret) };
+  if (user) {
+    const subject = (await user.login()).accessToken;
+    await assertExchanges(server, secret, subject);
+    targets.exchange = formTarget(
+      `${name} exchange`,
+      token,
+      basicAuth(EXCHANGE_CLIENT, secret),
+      exchangeBody(subject),
+    );
+    checks.exchange = () => assertExchanges(server, secret, subject);
+  }
+  return { targets, checks };
+}
+
+function targetOf(prepared: Prepared, name: string, scenario: Scenario): LoadTarget {
+  const target = prepared.targets[scenario];
+  if (!target) throw new Error(`${name}: no ${scenario} scenario`);
+  return target;
 }
 
 /**
@@ -131,17 +178,18 @@ async function measureClean(target: LoadTarget, pid: number): Promise<LoadFigure
 }
 
 /** Starts one server, checks it answers correctly, loads each scenario, stops it. */
-async function benchServer(name: ServerName): Promise<Record<Scenario, LoadFigures>> {
+async function benchServer(name: ServerName): Promise<Partial<Record<Scenario, LoadFigures>>> {
   const secret = newSecret();
   log(`== ${name}: starting`);
   const server = await startServer(name, { secret });
   try {
-    const opaque = await preflight(server, name, secret);
-    const t = targets(server, name, secret, opaque);
-    const token = await measureClean(t.token, server.pid);
-    const introspect = await measureClean(t.introspect, server.pid);
-    await assertActive(server, opaque, secret);
-    return { token, introspect };
+    const prepared = await prepare(server, name, secret);
+    const figures: Partial<Record<Scenario, LoadFigures>> = {};
+    for (const scenario of SCENARIOS[name]) {
+      figures[scenario] = await measureClean(targetOf(prepared, name, scenario), server.pid);
+      await prepared.checks[scenario]?.();
+    }
+    return figures;
   } finally {
     const code = await server.stop();
     log(`== ${name}: stopped (${code})`);
@@ -174,8 +222,7 @@ async function profileScenario(scenario: Scenario, dir: string): Promise<Profile
   let figures: LoadFigures;
   let window: { startUs: number; endUs: number };
   try {
-    const opaque = await preflight(server, 'gatehouse', secret);
-    const target = targets(server, 'gatehouse', secret, opaque)[scenario];
+    const target = targetOf(await prepare(server, 'gatehouse', secret), 'gatehouse', scenario);
     const start = process.hrtime.bigint();
     figures = await measure({ ...target, label: `${target.label} (profiled)` }, settings, server.pid);
     window = { startUs: Number(start / 1000n), endUs: Number(process.hrtime.bigint() / 1000n) };
@@ -210,7 +257,10 @@ async function main(): Promise<void> {
   const verify: VerifyFigures[] = [];
   for (const alg of ALGS) verify.push(await benchVerify(alg, settings));
 
-  const runs: Record<ServerName, Record<Scenario, LoadFigures>[]> = { gatehouse: [], 'oidc-provider': [] };
+  const runs: Record<ServerName, Partial<Record<Scenario, LoadFigures>>[]> = {
+    gatehouse: [],
+    'oidc-provider': [],
+  };
   const baselineRuns: LoadFigures[] = [];
   // ABBA over three servers (A B C, C B A, ...), one at a time, so drift in machine speed hits all alike.
   const forward: (ServerName | typeof BASELINE)[] = ['gatehouse', 'oidc-provider', BASELINE];
@@ -223,13 +273,22 @@ async function main(): Promise<void> {
     }
   }
   const combined = (name: ServerName, scenario: Scenario) =>
-    combineRounds(runs[name].map((r) => r[scenario]));
-  const http = {
-    token: { gatehouse: combined('gatehouse', 'token'), peer: combined('oidc-provider', 'token') },
-    introspect: {
-      gatehouse: combined('gatehouse', 'introspect'),
-      peer: combined('oidc-provider', 'introspect'),
-    },
+    combineRounds(runs[name].flatMap((r) => r[scenario] ?? []));
+  const figuresOf = (scenario: Scenario): ScenarioFigures => ({
+    gatehouse: combined('gatehouse', scenario),
+    ...(SCENARIOS['oidc-provider'].includes(scenario) && { peer: combined('oidc-provider', scenario) }),
+  });
+  const http: Record<Scenario, ScenarioFigures> = {
+    token: figuresOf('token'),
+    introspect: figuresOf('introspect'),
+    refresh: figuresOf('refresh'),
+    exchange: figuresOf('exchange'),
+  };
+  /** Gatehouse req/s over oidc-provider's in a scenario both run. */
+  const vsPeer = (scenario: Scenario) => {
+    const { gatehouse, peer } = http[scenario];
+    if (!peer) throw new Error(`oidc-provider does not run ${scenario}`);
+    return gatehouse.reqPerSec / peer.reqPerSec;
   };
   const baseline = combineRounds(baselineRuns);
 
@@ -242,18 +301,9 @@ async function main(): Promise<void> {
     ...(scenario ? { scenario } : {}),
   });
   const goals: Goal[] = [
-    goal(
-      'Issuance: Gatehouse tokens/s vs oidc-provider',
-      http.token.gatehouse.reqPerSec / http.token.peer.reqPerSec,
-      3,
-      'token',
-    ),
-    goal(
-      'Introspection: Gatehouse req/s vs oidc-provider',
-      http.introspect.gatehouse.reqPerSec / http.introspect.peer.reqPerSec,
-      2,
-      'introspect',
-    ),
+    goal('Issuance: Gatehouse tokens/s vs oidc-provider', vsPeer('token'), 3, 'token'),
+    goal('Introspection: Gatehouse req/s vs oidc-provider', vsPeer('introspect'), 2, 'introspect'),
+    goal('Refresh: Gatehouse req/s vs oidc-provider', vsPeer('refresh'), 1, 'refresh'),
     goal('Verify ES256: verifyJwt vs raw node:crypto', es256.verifyJwt / es256.raw, 0.9),
   ];
 
@@ -261,7 +311,7 @@ async function main(): Promise<void> {
     settings.profile === 'never'
       ? []
       : settings.profile === 'always'
-        ? ['token', 'introspect']
+        ? [...SCENARIOS.gatehouse]
         : goals.filter((g) => !g.pass && g.scenario).map((g) => g.scenario!);
   const profiles: ProfileRun[] = [];
   const profileDir = join(ROOT, 'bench', 'results', `profile-${date.toISOString().replace(/[:.]/g, '-')}`);
@@ -282,7 +332,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(RESULTS_FILE, renderMarkdown(report));
   process.stdout.write(
-    `\n${goalsTable(report)}\n\n${headroomLine(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
+    `\n${goalsTable(report)}\n\n${headroomLine(report)}\n\n${exchangeLine(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
   );
 }
 

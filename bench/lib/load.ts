@@ -1,13 +1,31 @@
 import { readFileSync } from 'node:fs';
-import autocannon, { type Result } from 'autocannon';
+import autocannon, { type Client, type Result } from 'autocannon';
 import type { Settings } from './settings.js';
+
+/**
+ * One connection's part in a load where each request depends on the answer before it (a rotating
+ * refresh token): what to send next, and what to learn from each answer.
+ */
+export interface ConnectionScript {
+  /** The body of the connection's next request. */
+  body(): string;
+  /** Called with each answer before the next request is built; false when the answer breaks the chain. */
+  onResponse(status: number, body: string): boolean;
+}
 
 export interface LoadTarget {
   /** Shown in progress lines, e.g. "gatehouse token". */
   label: string;
   url: string;
   headers: Record<string, string>;
+  /** Every request's body; with `scripts`, only a placeholder. */
   body: string;
+  /**
+   * One fresh script per connection for each autocannon run (warm-up and measured alike), made
+   * before the run starts, outside the measured window. A run ends with requests in flight, so
+   * a chain is never carried over into the next run.
+   */
+  scripts?: (connections: number) => Promise<ConnectionScript[]>;
 }
 
 export interface LoadFigures {
@@ -111,13 +129,35 @@ function progress(text: string, final = false): void {
   else process.stderr.write(`${text}\n`);
 }
 
-/** One autocannon run, bounded in time (duration plus a watchdog) and in count. */
+/** autocannon's per-connection hook: each connection gets its own script, so its own chain. */
+function scriptedClients(scripts: ConnectionScript[], broken: { count: number }): (client: Client) => void {
+  let next = 0;
+  return (client) => {
+    const script = scripts[next++];
+    if (!script) throw new Error(`more connections than scripts (${scripts.length})`);
+    client.setRequests([
+      {
+        setupRequest: (request) => ({ ...request, body: script.body() }),
+        onResponse: (status, body) => {
+          if (!script.onResponse(status, body)) broken.count++;
+        },
+      },
+    ]);
+  };
+}
+
+/**
+ * One autocannon run, bounded in time (duration plus a watchdog) and in count. `scripts` (one per
+ * connection) drive the requests when given; `broken` counts answers a script said broke its chain.
+ */
 function runOnce(
   target: LoadTarget,
   settings: Settings,
   seconds: number,
   phase: string,
-): Promise<{ result: Result; perSecond: number[] }> {
+  scripts?: ConnectionScript[],
+): Promise<{ result: Result; perSecond: number[]; broken: number }> {
+  const broken = { count: 0 };
   return new Promise((resolve, reject) => {
     let left = seconds;
     const perSecond: number[] = [];
@@ -135,12 +175,13 @@ function runOnce(
         maxOverallRequests: settings.maxRequests,
         timeout: 10,
         title: `${target.label} ${phase}`,
+        ...(scripts && { setupClient: scriptedClients(scripts, broken) }),
       },
       (err, result) => {
         clearTimeout(watchdog);
         clearTimeout(hardStop);
         if (err) reject(err);
-        else resolve({ result, perSecond });
+        else resolve({ result, perSecond, broken: broken.count });
       },
     );
     instance.on('tick', (tick: { counter: number }) => {
@@ -159,18 +200,32 @@ function runOnce(
   });
 }
 
+/** A fresh script per connection, when the target has them. */
+function scriptsFor(target: LoadTarget, settings: Settings): Promise<ConnectionScript[] | undefined> {
+  return target.scripts ? target.scripts(settings.connections) : Promise.resolve(undefined);
+}
+
 /** Warm-up (discarded), then the measured run. Throws if any response was not 2xx or failed. */
 export async function measure(
   target: LoadTarget,
   settings: Settings,
   serverPid: number,
 ): Promise<LoadFigures> {
-  if (settings.warmup > 0) await runOnce(target, settings, settings.warmup, 'warm-up');
+  if (settings.warmup > 0)
+    await runOnce(target, settings, settings.warmup, 'warm-up', await scriptsFor(target, settings));
+  // Made before the counters start: logins or minting are not part of the measured work.
+  const scripts = await scriptsFor(target, settings);
   const serverBefore = processCpuSeconds(serverPid);
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuSeconds();
   const wallBefore = performance.now();
-  const { result, perSecond } = await runOnce(target, settings, settings.duration, 'measuring');
+  const { result, perSecond, broken } = await runOnce(
+    target,
+    settings,
+    settings.duration,
+    'measuring',
+    scripts,
+  );
   const wall = (performance.now() - wallBefore) / 1000;
   const serverCores = (processCpuSeconds(serverPid) - serverBefore) / wall;
   const client = process.cpuUsage(clientBefore);
@@ -200,12 +255,13 @@ export async function measure(
     stealCores: (machineAfter.steal - machineBefore.steal) / wall,
   };
   progress(
-    `  ${target.label}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}, CPU cores: server ${serverCores.toFixed(2)}, autocannon ${clientCores.toFixed(2)}, machine ${figures.machineCores.toFixed(2)}`,
+    `  ${target.label}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}${scripts ? `, broken chains ${broken}` : ''}, CPU cores: server ${serverCores.toFixed(2)}, autocannon ${clientCores.toFixed(2)}, machine ${figures.machineCores.toFixed(2)}`,
     true,
   );
-  if (figures.non2xx > 0 || figures.errors > 0 || figures.timeouts > 0) {
+  if (figures.non2xx > 0 || figures.errors > 0 || figures.timeouts > 0 || broken > 0) {
     throw new Error(
-      `${target.label}: ${figures.non2xx} non-2xx responses, ${figures.errors} errors, ${figures.timeouts} timeouts ` +
+      `${target.label}: ${figures.non2xx} non-2xx responses, ${figures.errors} errors, ${figures.timeouts} timeouts, ` +
+        `${broken} 2xx answers that broke their chain ` +
         `(status codes ${JSON.stringify(statusCodes)}); a benchmark of failures is worthless`,
     );
   }

@@ -6,12 +6,23 @@ import type { Settings } from './settings.js';
 import type { Steadiness } from './steadiness.js';
 import type { VerifyFigures } from './verify-bench.js';
 
-export type Scenario = 'token' | 'introspect';
+export type Scenario = 'token' | 'introspect' | 'refresh' | 'exchange';
+
+/** Every HTTP scenario, in table order. */
+export const SCENARIOS: readonly Scenario[] = ['token', 'introspect', 'refresh', 'exchange'];
 
 export const SCENARIO_TITLES: Record<Scenario, string> = {
   token: 'client_credentials issuance (ES256 JWT)',
   introspect: 'introspection (opaque token)',
+  refresh: 'refresh_token grant, rotating (ES256 JWT + new refresh token)',
+  exchange: 'token exchange, RFC 8693 (ES256 JWT)',
 };
+
+/** One scenario's figures; `peer` (oidc-provider) absent where it has no such feature. */
+export interface ScenarioFigures {
+  gatehouse: LoadFigures;
+  peer?: LoadFigures;
+}
 
 export interface Goal {
   name: string;
@@ -35,7 +46,7 @@ export interface Report {
   steadiness: Steadiness;
   command: string;
   settings: Settings;
-  http: Record<Scenario, { gatehouse: LoadFigures; peer: LoadFigures }>;
+  http: Record<Scenario, ScenarioFigures>;
   /** Issuance on bench/peers/bare-node-http.ts: the ceiling for any Node token endpoint here. */
   baseline: LoadFigures;
   verify: VerifyFigures[];
@@ -47,7 +58,24 @@ export interface Report {
 /** Gatehouse does durable work per token that the peers do not; the figures include it. */
 const AUDIT_NOTE =
   '- Gatehouse writes a durable, hash-chained audit entry for every issued token before it answers (group-committed ' +
-  'to SQLite here); neither oidc-provider nor the bare baseline does. The issuance figures include that write.';
+  'to SQLite here) — client_credentials, refresh and exchange alike; neither oidc-provider nor the bare baseline does. ' +
+  'The issuance, refresh and exchange figures include that write.';
+
+/** What each server does for one refresh request, so the refresh ratio is read for what it is. */
+const REFRESH_NOTE =
+  '- Refresh, per request. Both: public client identified by `client_id` alone (no secret checked), rotation on every ' +
+  'use (the answer carries a new refresh token; the presented one is spent), one ES256 JWT access token signed, no ID ' +
+  'token (no `openid` scope), scope `read`. Gatehouse: looks the token up by digest in SQLite, checks family, binding, ' +
+  'lifetimes and generation, rotates by compare-and-set (a SQLite write), reads the user (disabled or deleted ends ' +
+  'the family), signs, writes the audit entry. oidc-provider: finds the refresh token and its grant in its in-memory ' +
+  'adapter, calls `findAccount` (an in-memory stub), marks the token consumed and saves its successor (in memory), ' +
+  "signs. Its refresh tokens live in a small bench adapter (a Map, plus each grant's last 16 tokens for reuse detection, " +
+  'O(1) per save) instead of the bundled development adapter, which rescans every token a grant ever had on each save and ' +
+  'so would make each refresh of a long chain slower than the last; all its other models keep the bundled adapter. Before each server is loaded the benchmark checks that it rotates: r0 → r1 → r2, then r0 again must be ' +
+  'refused (invalid_grant) and that reuse must end the family (r2 refused too). Gatehouse keeps a grace window ' +
+  '(refresh.reuse_grace_ms, 2 s, its default) in which a superseded token replayed from the same binding gets the current ' +
+  'token instead of ending the family (parallel tabs), so on Gatehouse the replay is made after that window; ' +
+  'oidc-provider has no such window. The chains never replay, so the grace path is never taken under load.';
 
 export function machine(): { cpus: number; node: string; cpu: string } {
   let cpu = 'unknown';
@@ -82,8 +110,18 @@ export function headroomLine(report: Report): string {
   const { gatehouse, peer } = report.http.token;
   const ceiling = report.baseline.reqPerSec;
   return (
-    `Issuance headroom: Gatehouse at ${pct((100 * gatehouse.reqPerSec) / ceiling)} of the bare node:http ceiling; ` +
-    `3 × oidc-provider would be ${pct((300 * peer.reqPerSec) / ceiling)} of that ceiling`
+    `Issuance headroom: Gatehouse at ${pct((100 * gatehouse.reqPerSec) / ceiling)} of the bare node:http ceiling` +
+    (peer ? `; 3 × oidc-provider would be ${pct((300 * peer.reqPerSec) / ceiling)} of that ceiling` : '')
+  );
+}
+
+/** Informational, not a goal (oidc-provider has no token exchange): exchange next to plain issuance. */
+export function exchangeLine(report: Report): string {
+  const exchange = report.http.exchange.gatehouse.reqPerSec;
+  const issuance = report.http.token.gatehouse.reqPerSec;
+  return (
+    `Token exchange: Gatehouse ${int(exchange)} req/s, ${ratio(exchange / issuance)} its own client_credentials ` +
+    'issuance (the same signing and audit write, plus verifying the subject token and the may_act rules)'
   );
 }
 
@@ -105,7 +143,7 @@ function serversOf(report: Report, scenario: Scenario): [string, LoadFigures][] 
   const { gatehouse, peer } = report.http[scenario];
   return [
     ['Gatehouse', gatehouse],
-    ['oidc-provider', peer],
+    ...(peer ? [['oidc-provider', peer] as [string, LoadFigures]] : []),
     ...(scenario === 'token' ? [['bare node:http', report.baseline] as [string, LoadFigures]] : []),
   ];
 }
@@ -113,7 +151,7 @@ function serversOf(report: Report, scenario: Scenario): [string, LoadFigures][] 
 export function httpTable(report: Report): string {
   const rows: string[][] = [];
   const perCpu = (f: LoadFigures) => f.reqPerSec / f.serverCores;
-  for (const scenario of ['token', 'introspect'] as const) {
+  for (const scenario of SCENARIOS) {
     const { gatehouse, peer } = report.http[scenario];
     for (const [name, f] of serversOf(report, scenario)) {
       rows.push([
@@ -147,7 +185,7 @@ export function httpTable(report: Report): string {
       '',
       '',
     ];
-    rows.push(ratioRow('Gatehouse / oidc-provider', peer));
+    if (peer) rows.push(ratioRow('Gatehouse / oidc-provider', peer));
     if (scenario === 'token') rows.push(ratioRow('Gatehouse / bare node:http', report.baseline));
   }
   return table(
@@ -241,7 +279,7 @@ function profileSection(run: ProfileRun): string {
 /** Things in the CPU figures a reader should know before trusting the ratios. */
 function measurementNotes(report: Report): string[] {
   const notes: string[] = [];
-  for (const scenario of ['token', 'introspect'] as const) {
+  for (const scenario of SCENARIOS) {
     for (const [name, f] of serversOf(report, scenario)) {
       const other = otherCores(f);
       if (other > CONTENDED_CORES) {
@@ -264,7 +302,7 @@ function measurementNotes(report: Report): string[] {
       'Gatehouse — if bare node:http (parse, authenticate, sign, respond, nothing else) is itself below 3× oidc-provider, ' +
       'no full token service can reach 3× here.',
   );
-  notes.push(AUDIT_NOTE);
+  notes.push(AUDIT_NOTE, REFRESH_NOTE);
   if (report.steadiness.minOverMax < 0.85) {
     notes.push(
       `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
@@ -300,10 +338,22 @@ export function renderMarkdown(report: Report): string {
       '(libuv threadpool included), over wall time; req per server CPU-s = req/s ÷ that; machine busy = all CPU use on the machine ' +
       '(/proc/stat), so anything above server + autocannon is kernel networking or other work.',
     '- Bodies: token `grant_type=client_credentials&scope=read`, introspection `token=<opaque>`, both with `client_secret_basic`. ' +
-      'oidc-provider 9 with its in-memory adapter, defaultResource `https://api.bench`, ES256 JWT access tokens (opaque for `bench-opaque`). ' +
+      'oidc-provider 9 with its bundled in-memory adapter (refresh tokens aside, see the refresh note), defaultResource `https://api.bench`, ES256 JWT access tokens (opaque for `bench-opaque`). ' +
       'bare node:http (bench/peers/bare-node-http.ts, issuance only): node:http, URLSearchParams, Basic auth with a constant-time ' +
       'SHA-256 digest compare, RFC 9068 claims, ES256 via async node:crypto `sign()` — the ceiling for a Node token endpoint on this machine; ' +
       'its tokens are checked (signature against its JWKS, claims, 401 on a wrong secret) before and after each run.',
+    '- Refresh: `grant_type=refresh_token&client_id=<public client>&refresh_token=<rt>`, no client authentication on either side ' +
+      '(Gatehouse `gatehouse-login`, its first-party login client; oidc-provider `bench-refresh` with `token_endpoint_auth_method: none`). ' +
+      'Each autocannon connection owns one refresh family and presents the refresh token from its previous answer, so every ' +
+      'request is a real rotation; fresh families are started before every run (warm-up and measured alike, outside the measured ' +
+      'window): Gatehouse by native logins (`POST /auth/login`, `delivery: body`, argon2id) of one user created through the admin API, ' +
+      'oidc-provider by a bench-only loopback endpoint of the peer (`POST /bench/refresh-tokens?count=N`) that saves a Grant ' +
+      '(scope `read` at `https://api.bench`) and its first RefreshToken through its own models. oidc-provider runs with ' +
+      '`rotateRefreshToken: true`.',
+    '- Token exchange (Gatehouse only; oidc-provider 9 has no RFC 8693 grant): client `bench-exchange` (`client_secret_basic`) ' +
+      "trades one logged-in user's access token (`subject_token_type` access_token, aud `https://app.bench`) for a token with " +
+      '`audience=https://orders.bench&scope=read`; the same subject token on every request (exchange does not consume it), ' +
+      'checked before (ES256, audience, `act.sub`, scope) and after the load.',
     `- Verify microbench: in-process, no HTTP, ${s.verifyRounds} rounds of ${s.verifyRound} s after a warm-up, median round; ` +
       'jose is awaited one call at a time (async WebCrypto).',
     '',
@@ -312,6 +362,8 @@ export function renderMarkdown(report: Report): string {
     goalsTable(report),
     '',
     headroomLine(report),
+    '',
+    exchangeLine(report),
     '',
     '## HTTP',
     '',

@@ -13,6 +13,20 @@ export const TOKEN_PATH = '/oauth2/token';
 export const INTROSPECT_PATH = '/oauth2/introspect';
 export const TOKEN_BODY = 'grant_type=client_credentials&scope=read';
 
+/** Gatehouse only: holds `gatehouse:admin`, to create the benchmark's user through the admin API. */
+export const ADMIN_CLIENT = 'bench-admin';
+/** Gatehouse only: may exchange user tokens (aud {@link USER_AUDIENCE}) for {@link EXCHANGE_AUDIENCE}. */
+export const EXCHANGE_CLIENT = 'bench-exchange';
+/** `aud` of Gatehouse user access tokens (login.audience). */
+export const USER_AUDIENCE = 'https://app.bench';
+/** The downstream service exchanged tokens are for. */
+export const EXCHANGE_AUDIENCE = 'https://orders.bench';
+/**
+ * Gatehouse's refresh.reuse_grace_ms (its default, set explicitly so the rotation check knows
+ * it): a token superseded this recently, replayed from the same binding, gets the current token.
+ */
+export const GATEHOUSE_REUSE_GRACE_MS = 2000;
+
 export type ServerName = 'gatehouse' | 'oidc-provider';
 
 /** bench/peers/bare-node-http.ts: issuance only (client `bench`), the ceiling for any Node token endpoint. */
@@ -43,6 +57,12 @@ export function basicAuth(clientId: string, secret: string): string {
   return 'Basic ' + Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64');
 }
 
+/** The protected header of a compact JWS, decoded (no verification). */
+export function decodeJwtHeader(token: string): Record<string, unknown> {
+  const head = token.split('.')[0] ?? '';
+  return JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
 export function newSecret(): string {
   return randomBytes(32).toString('base64url');
 }
@@ -64,6 +84,15 @@ export async function startGatehouse(options: StartOptions): Promise<ServerProce
       'clients:',
       `  - { id: ${JWT_CLIENT}, secret_digest: "${digest}", scopes: [read], resources: [https://api.bench] }`,
       `  - { id: ${OPAQUE_CLIENT}, secret_digest: "${digest}", scopes: [read], access_token_format: opaque }`,
+      `  - { id: ${ADMIN_CLIENT}, secret_digest: "${digest}", scopes: [gatehouse:admin] }`,
+      `  - id: ${EXCHANGE_CLIENT}`,
+      `    secret_digest: "${digest}"`,
+      `    grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]`,
+      `    may_act: { subject_audiences: [${USER_AUDIENCE}], scopes: [read] }`,
+      `    resources: [${EXCHANGE_AUDIENCE}]`,
+      // User tokens outlive any run, so one subject token serves a whole exchange scenario.
+      `login: { scopes: [read], audience: ${USER_AUDIENCE}, access_token_ttl: 3600 }`,
+      `refresh: { reuse_grace_ms: ${GATEHOUSE_REUSE_GRACE_MS} }`,
       '',
     ].join('\n'),
   );
@@ -123,17 +152,14 @@ export function startServer(name: ServerName, options: StartOptions): Promise<Se
   return name === 'gatehouse' ? startGatehouse(options) : startOidcProvider(options);
 }
 
-async function postForm(
-  url: string,
-  authorization: string,
-  body: string,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    signal: AbortSignal.timeout(5000),
-  });
+export interface Answer {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+/** One POST on loopback, its JSON answer parsed (a non-JSON answer is kept, cut short, as `raw`). */
+export async function post(url: string, headers: Record<string, string>, body: string): Promise<Answer> {
+  const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) });
   const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
@@ -144,13 +170,25 @@ async function postForm(
   return { status: res.status, json };
 }
 
+export const FORM = 'application/x-www-form-urlencoded';
+
+/** Headers of a form POST; `authorization` undefined for a public client. */
+export function formHeaders(authorization: string | undefined): Record<string, string> {
+  return { ...(authorization !== undefined && { authorization }), 'content-type': FORM };
+}
+
+export function postForm(url: string, authorization: string | undefined, body: string): Promise<Answer> {
+  return post(url, formHeaders(authorization), body);
+}
+
 /** Gets one access token, failing loudly unless the server answered 200 with a token. */
-export async function fetchToken(server: ServerProcess, clientId: string, secret: string): Promise<string> {
-  const { status, json } = await postForm(
-    server.baseUrl + TOKEN_PATH,
-    basicAuth(clientId, secret),
-    TOKEN_BODY,
-  );
+export async function fetchToken(
+  server: ServerProcess,
+  clientId: string,
+  secret: string,
+  body = TOKEN_BODY,
+): Promise<string> {
+  const { status, json } = await postForm(server.baseUrl + TOKEN_PATH, basicAuth(clientId, secret), body);
   if (status !== 200 || typeof json.access_token !== 'string') {
     throw new Error(
       `${server.name}: token request for ${clientId} answered ${status}: ${JSON.stringify(json)}`,
@@ -182,7 +220,7 @@ export async function assertBaselineIssues(server: ServerProcess, secret: string
   };
   const token = await fetchToken(server, JWT_CLIENT, secret);
   const [head = '', body = '', sig = ''] = token.split('.');
-  const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const header = decodeJwtHeader(token);
   if (header.alg !== 'ES256' || header.typ !== 'at+jwt')
     fail(`expected an ES256 at+jwt, got header ${JSON.stringify(header)}`);
   const res = await fetch(server.baseUrl + BASELINE_JWKS_PATH, { signal: AbortSignal.timeout(5000) });

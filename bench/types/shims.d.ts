@@ -27,6 +27,24 @@ declare module 'autocannon' {
     latency: Histogram;
   }
 
+  /** A request as autocannon builds it: the defaults from Options plus what setupRequest returns. */
+  interface RequestParams {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  }
+
+  interface Request {
+    setupRequest?: (request: RequestParams, context: Record<string, unknown>) => RequestParams;
+    onResponse?: (status: number, body: string, context: Record<string, unknown>) => void;
+  }
+
+  /** One connection, as setupClient sees it. */
+  interface Client extends EventEmitter {
+    setRequests(requests: Request[]): void;
+  }
+
   interface Options {
     url: string;
     method?: string;
@@ -38,6 +56,7 @@ declare module 'autocannon' {
     maxOverallRequests?: number;
     timeout?: number;
     title?: string;
+    setupClient?: (client: Client) => void;
   }
 
   interface Instance extends EventEmitter {
@@ -46,16 +65,42 @@ declare module 'autocannon' {
 
   function autocannon(options: Options, callback: (err: Error | null, result: Result) => void): Instance;
   export default autocannon;
-  export type { Histogram, Instance, Options, Result };
+  export type { Client, Histogram, Instance, Options, Request, RequestParams, Result };
 }
 
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
 
+  interface ClientModel {
+    clientId: string;
+  }
+
+  interface GrantModel {
+    addResourceScope(resource: string, scope: string): void;
+    save(): Promise<string>;
+  }
+
+  interface RefreshTokenModel {
+    save(): Promise<string>;
+  }
+
   class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     on(event: string, listener: (...args: unknown[]) => void): this;
+    readonly Client: { find(id: string): Promise<ClientModel | undefined> };
+    readonly Grant: new (properties: {
+      accountId: string;
+      clientId: string;
+    }) => GrantModel;
+    readonly RefreshToken: new (
+      properties: Record<string, unknown>,
+    ) => RefreshTokenModel;
   }
   export default Provider;
+}
+
+declare module 'oidc-provider/lib/adapters/memory_adapter.js' {
+  /** The bundled development adapter: one LRU store (1000 entries) shared by every model. */
+  export function createMemoryAdapter(clockTolerance?: number): (model: string) => unknown;
 }
