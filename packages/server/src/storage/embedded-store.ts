@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Store } from '@gatehouse/core';
 import SqliteDatabase from 'better-sqlite3';
-import { type Insertable, Kysely, type Selectable, SqliteDialect } from 'kysely';
+import { type Insertable, Kysely, type Selectable, SqliteDialect, type Updateable } from 'kysely';
 import { errorCode, unavailableError } from './errors.js';
 import { createSqlStore, type PointLookups, type SqlErrorKind } from './sql/sql-store.js';
 import type { Database } from './sql/tables.js';
@@ -59,34 +59,85 @@ function openDatabase(options: EmbeddedStoreOptions): SqliteDatabase.Database {
 }
 
 /**
- * Prepared statements for the introspection hot path, prepared on first use (after migrations
- * have created the tables) and reused for every call.
+ * Prepared statements for the hot paths (introspection, refresh, audit) and synchronous
+ * transactions for every multi-statement write, prepared on first use (after migrations have
+ * created the tables) and reused for every call. better-sqlite3 runs a transaction from BEGIN to
+ * COMMIT without yielding, so nothing else on the connection can land inside it.
  */
 function preparedLookups(database: SqliteDatabase.Database): PointLookups {
-  let opaque: SqliteDatabase.Statement<[string], Selectable<Database['opaque_tokens']>> | undefined;
-  let revoked: SqliteDatabase.Statement<[string], { one: number }> | undefined;
-  let appendAudit: ((rows: readonly Insertable<Database['audit_log']>[]) => void) | undefined;
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const statement = (text: string): SqliteDatabase.Statement => {
+    let prepared = cache.get(text);
+    if (!prepared) {
+      prepared = database.prepare(text);
+      cache.set(text, prepared);
+    }
+    return prepared;
+  };
+  /** A synchronous transaction made on first use. */
+  const transaction = <A extends unknown[], R>(body: (...args: A) => R): ((...args: A) => R) => {
+    let run: ((...args: A) => R) | undefined;
+    return (...args: A) => {
+      run ??= database.transaction(body) as unknown as (...args: A) => R;
+      return run(...args);
+    };
+  };
+  const insertRow = (table: string, row: object) => {
+    const columns = Object.keys(row);
+    return statement(
+      `insert into ${table} (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`,
+    ).run(row);
+  };
+
+  type FamilyRow = Selectable<Database['refresh_families']> & { token_generation: number };
   return {
-    opaqueToken(digest) {
-      opaque ??= database.prepare('select * from opaque_tokens where digest = ?');
-      return opaque.get(digest);
-    },
-    revokedTokenExists(jti) {
-      revoked ??= database.prepare('select 1 as one from revoked_tokens where jti = ?');
-      return revoked.get(jti) !== undefined;
-    },
-    appendAudit(rows) {
-      if (!appendAudit) {
-        const insert = database.prepare(
-          'insert into audit_log (seq, at, actor, action, target, outcome, details, prev_hash, hash) values (@seq, @at, @actor, @action, @target, @outcome, @details, @prev_hash, @hash)',
-        );
-        // better-sqlite3 transactions are synchronous: nothing else runs between BEGIN and COMMIT.
-        appendAudit = database.transaction((batch: readonly Insertable<Database['audit_log']>[]) => {
-          for (const row of batch) insert.run(row);
-        });
-      }
-      appendAudit(rows);
-    },
+    opaqueToken: (digest) =>
+      statement('select * from opaque_tokens where digest = ?').get(digest) as
+        | Selectable<Database['opaque_tokens']>
+        | undefined,
+    revokedTokenExists: (jti) =>
+      statement('select 1 as one from revoked_tokens where jti = ?').get(jti) !== undefined,
+    appendAudit: transaction((rows: readonly Insertable<Database['audit_log']>[]) => {
+      for (const row of rows) insertRow('audit_log', row);
+    }),
+    user: (id) =>
+      statement('select * from users where id = ?').get(id) as Selectable<Database['users']> | undefined,
+    refreshToken: (digest) =>
+      statement(
+        'select f.*, t.generation as token_generation from refresh_tokens t join refresh_families f on f.id = t.family_id where t.digest = ?',
+      ).get(digest) as FamilyRow | undefined,
+    createFamily: transaction(
+      (family: Insertable<Database['refresh_families']>, token: Insertable<Database['refresh_tokens']>) => {
+        insertRow('refresh_families', family);
+        insertRow('refresh_tokens', token);
+      },
+    ),
+    rotateFamily: transaction(
+      (
+        familyId: string,
+        fromGeneration: number,
+        changes: Updateable<Database['refresh_families']>,
+        token: Insertable<Database['refresh_tokens']>,
+      ) => {
+        // The WHERE on generation is the compare-and-set, as in the shared SQL store.
+        const moved = statement(
+          'update refresh_families set generation = @generation, rotated_at_ms = @rotated_at_ms, recent_rotations = @recent_rotations, last_used_at = @last_used_at where id = @id and generation = @from and revoked_at is null',
+        ).run({ ...changes, id: familyId, from: fromGeneration });
+        if (moved.changes === 0) return false;
+        insertRow('refresh_tokens', token);
+        return true;
+      },
+    ),
+    purgeFamilies: transaction((now: number) => {
+      statement(
+        'delete from refresh_tokens where family_id in (select id from refresh_families where expires_at < ?)',
+      ).run(now);
+      return statement('delete from refresh_families where expires_at < ?').run(now).changes;
+    }),
+    purgeTokens: transaction((now: number) => {
+      const opaque = statement('delete from opaque_tokens where exp < ?').run(now).changes;
+      return opaque + statement('delete from revoked_tokens where exp < ?').run(now).changes;
+    }),
   };
 }
 

@@ -20,7 +20,7 @@ import type {
   UserRepository,
 } from '@gatehouse/core';
 import { GatehouseError } from '@gatehouse/core';
-import { type Insertable, type Kysely, Migrator, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, Migrator, type Selectable, sql, type Updateable } from 'kysely';
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
 import {
@@ -70,12 +70,37 @@ export interface SqlStoreOptions {
   pointLookups?: PointLookups;
 }
 
-/** Synchronous single-row lookups a dialect may provide; rows as the tables define them. */
+/**
+ * Synchronous statements a dialect with a synchronous driver may provide; rows as the tables
+ * define them. Besides saving the query builder on hot paths, they keep every multi-statement
+ * write in one synchronous transaction: on a single SQLite connection an async transaction
+ * would let other statements (an audit append) run inside it between its awaits.
+ */
 export interface PointLookups {
   opaqueToken(digest: string): Selectable<Database['opaque_tokens']> | undefined;
   revokedTokenExists(jti: string): boolean;
   /** Inserts audit rows all-or-nothing with one prepared statement (the audit log writes per token). */
   appendAudit(rows: readonly Insertable<Database['audit_log']>[]): void;
+  user(id: string): Selectable<Database['users']> | undefined;
+  /** A refresh token and its family in one lookup. */
+  refreshToken(
+    digest: string,
+  ): (Selectable<Database['refresh_families']> & { token_generation: number }) | undefined;
+  createFamily(
+    family: Insertable<Database['refresh_families']>,
+    token: Insertable<Database['refresh_tokens']>,
+  ): void;
+  /** The compare-and-set of {@link RefreshTokenRepository.rotate}, in one transaction. */
+  rotateFamily(
+    familyId: string,
+    fromGeneration: number,
+    changes: Updateable<Database['refresh_families']>,
+    token: Insertable<Database['refresh_tokens']>,
+  ): boolean;
+  /** Deletes expired families and their tokens in one transaction; returns the families deleted. */
+  purgeFamilies(now: number): number;
+  /** Deletes expired opaque tokens and revocations in one transaction; returns the rows deleted. */
+  purgeTokens(now: number): number;
 }
 
 /**
@@ -150,8 +175,12 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
   };
 
+  const sync = options.pointLookups;
+
   async function getUser(id: string): Promise<UserRecord | undefined> {
-    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = sync
+      ? sync.user(id)
+      : await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     return row === undefined ? undefined : userFromRow(row);
   }
 
@@ -293,13 +322,14 @@ export function createSqlStore(options: SqlStoreOptions): Store {
         return row !== undefined;
       }),
     purgeExpired: (now) =>
-      guard('token', () =>
-        db.transaction().execute(async (trx) => {
+      guard('token', async () => {
+        if (sync) return sync.purgeTokens(now);
+        return db.transaction().execute(async (trx) => {
           const opaque = await trx.deleteFrom('opaque_tokens').where('exp', '<', now).executeTakeFirst();
           const revoked = await trx.deleteFrom('revoked_tokens').where('exp', '<', now).executeTakeFirst();
           return Number(opaque.numDeletedRows + revoked.numDeletedRows);
-        }),
-      ),
+        });
+      }),
   };
 
   const audit: AuditRepository = {
@@ -344,17 +374,25 @@ export function createSqlStore(options: SqlStoreOptions): Store {
 
   const refreshTokens: RefreshTokenRepository = {
     createFamily: (family, firstDigest) =>
-      guard('a refresh family with this id', () =>
-        db.transaction().execute(async (trx) => {
+      guard('a refresh family with this id', async () => {
+        const token = { digest: firstDigest, family_id: family.id, generation: family.generation };
+        if (sync) return sync.createFamily(familyToRow(family), token);
+        await db.transaction().execute(async (trx) => {
           await trx.insertInto('refresh_families').values(familyToRow(family)).execute();
-          await trx
-            .insertInto('refresh_tokens')
-            .values({ digest: firstDigest, family_id: family.id, generation: family.generation })
-            .execute();
-        }),
-      ),
+          await trx.insertInto('refresh_tokens').values(token).execute();
+        });
+      }),
     find: (digest) =>
       guard('refresh token', async () => {
+        if (sync) {
+          const row = sync.refreshToken(digest);
+          if (!row) return undefined;
+          const { token_generation, ...familyRow } = row;
+          return {
+            token: { digest, familyId: row.id, generation: Number(token_generation) },
+            family: familyFromRow(familyRow),
+          };
+        }
         const token = await db
           .selectFrom('refresh_tokens')
           .selectAll()
@@ -370,30 +408,34 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
     getFamily: (id) => guard('refresh family', () => getFamily(id)),
     rotate: (familyId, rotation) =>
-      guard('a refresh token with this digest', () =>
-        db.transaction().execute(async (trx) => {
+      guard('a refresh token with this digest', async () => {
+        const changes = {
+          generation: rotation.fromGeneration + 1,
+          rotated_at_ms: rotation.rotatedAtMs,
+          recent_rotations: JSON.stringify(rotation.recentRotations),
+          last_used_at: rotation.lastUsedAt,
+        };
+        const token = {
+          digest: rotation.digest,
+          family_id: familyId,
+          generation: rotation.fromGeneration + 1,
+        };
+        if (sync) return sync.rotateFamily(familyId, rotation.fromGeneration, changes, token);
+        return db.transaction().execute(async (trx) => {
           // The WHERE on generation is the compare-and-set: of concurrent rotations of one
           // token exactly one updates a row; the others see 0 and take the replay path.
           const moved = await trx
             .updateTable('refresh_families')
-            .set({
-              generation: rotation.fromGeneration + 1,
-              rotated_at_ms: rotation.rotatedAtMs,
-              recent_rotations: JSON.stringify(rotation.recentRotations),
-              last_used_at: rotation.lastUsedAt,
-            })
+            .set(changes)
             .where('id', '=', familyId)
             .where('generation', '=', rotation.fromGeneration)
             .where('revoked_at', 'is', null)
             .executeTakeFirst();
           if (moved.numUpdatedRows === 0n) return false;
-          await trx
-            .insertInto('refresh_tokens')
-            .values({ digest: rotation.digest, family_id: familyId, generation: rotation.fromGeneration + 1 })
-            .execute();
+          await trx.insertInto('refresh_tokens').values(token).execute();
           return true;
-        }),
-      ),
+        });
+      }),
     revokeFamily: (familyId, at, reason) =>
       guard('refresh family', async () => {
         const result = await db
@@ -428,8 +470,9 @@ export function createSqlStore(options: SqlStoreOptions): Store {
         return rows.map(familyFromRow);
       }),
     purgeExpired: (now) =>
-      guard('refresh family', () =>
-        db.transaction().execute(async (trx) => {
+      guard('refresh family', async () => {
+        if (sync) return sync.purgeFamilies(now);
+        return db.transaction().execute(async (trx) => {
           await trx
             .deleteFrom('refresh_tokens')
             .where(
@@ -443,8 +486,8 @@ export function createSqlStore(options: SqlStoreOptions): Store {
             .where('expires_at', '<', now)
             .executeTakeFirst();
           return Number(result.numDeletedRows);
-        }),
-      ),
+        });
+      }),
   };
 
   let closed = false;
