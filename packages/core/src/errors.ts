@@ -54,7 +54,13 @@ export type ErrorCode =
   | 'ERR_ORIGIN_NOT_ALLOWED'
   | 'ERR_CSRF_INVALID'
   | 'ERR_REFRESH_INVALID'
-  | 'ERR_REFRESH_REUSED';
+  | 'ERR_REFRESH_REUSED'
+  // gateway
+  | 'ERR_PATH_REJECTED'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_UPSTREAM_UNAVAILABLE'
+  | 'ERR_UPSTREAM_TIMEOUT'
+  | 'ERR_UPSTREAM_UNREACHABLE';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {

@@ -19,6 +19,15 @@ export {
   type GatehouseErrorOptions,
   JwtError,
 } from './errors.js';
+export {
+  type AuthenticatorConfig,
+  type RateLimitConfig,
+  type RouteConfig,
+  rateLimitSchema,
+  routeSchema,
+  routesFileSchema,
+  routesSchema,
+} from './config/gateway-schema.js';
 export { RandomIds } from './ids.js';
 export {
   generateSigningKey,

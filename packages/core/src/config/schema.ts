@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { routesSchema } from './gateway-schema.js';
 
 /**
  * The one configuration schema. Keys are snake_case so that `GATEHOUSE_*` environment overrides
@@ -334,6 +335,74 @@ export const configSchema = z
           .max(10)
           .default(3)
           .describe('Most actors an act claim may nest.'),
+      })
+      .strict()
+      .prefault({}),
+    gateway: z
+      .object({
+        host: z.string().optional().describe('Address the gateway listens on; default server.host.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(8081)
+          .describe('Gateway port (started when routes are configured).'),
+        routes: routesSchema
+          .default([])
+          .describe('Routes (see docs/gateway.md); or put them in routes_file.'),
+        routes_file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('YAML file with `routes: [...]`, reloaded on change; a bad file keeps the old routes.'),
+        internal_token_ttl: z
+          .number()
+          .int()
+          .min(5)
+          .max(60)
+          .default(30)
+          .describe('Lifetime of the internal JWT sent upstream, seconds (at most 60).'),
+        strip_headers: z
+          .array(z.string().regex(/^[A-Za-z0-9-]{1,100}$/))
+          .default([])
+          .describe(
+            'Further client-sent headers removed before anything else (X-Gatehouse-*, X-User-*, X-Internal-Token always are).',
+          ),
+        audit_allow_sample: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.01)
+          .describe('Share of allowed requests written to the audit log (every denial always is).'),
+        max_header_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(65_536)
+          .default(16_384)
+          .describe('Largest request head accepted; larger gets 431.'),
+        body_limit_bytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(104_857_600)
+          .default(10_485_760)
+          .describe('Largest request body forwarded; larger gets 413.'),
+        headers_timeout_ms: z
+          .number()
+          .int()
+          .min(100)
+          .max(120_000)
+          .default(10_000)
+          .describe('A client must send its whole request head within this (slow clients time out).'),
+        idle_timeout_ms: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(5_000)
+          .describe('Idle keep-alive connections are closed after this.'),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,6 @@
 import { buildApp } from '../app.js';
+import { buildGateway, gatewayConfigured } from '../gateway/build-gateway.js';
+import { FORWARD_AUTH_PATH, type GatewayServer } from '../gateway/gateway-server.js';
 import type { ResolvedConfig } from '../config/load-config.js';
 import { createRuntime, EXAMPLE_CLIENT_ID } from '../runtime.js';
 import type { CliIo } from './main.js';
@@ -14,10 +16,16 @@ export async function startServer(config: ResolvedConfig, io: CliIo): Promise<nu
     await runtime.close();
     throw err;
   });
+  let gateway: GatewayServer | undefined;
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
+    if (gatewayConfigured(runtime)) {
+      gateway = buildGateway(runtime);
+      await gateway.listen(config.gateway.host ?? config.server.host, config.gateway.port);
+    }
   } catch (err) {
     // e.g. EADDRINUSE: release storage connections so the process can exit with the error.
+    await gateway?.close();
     await app.close();
     await runtime.close();
     throw err;
@@ -35,6 +43,12 @@ export async function startServer(config: ResolvedConfig, io: CliIo): Promise<nu
   io.out(`  token      ${base}/oauth2/token`);
   io.out(`  admin API  ${base}/admin/v1 (OpenAPI: ${base}/admin/v1/openapi.json)`);
   io.out(`  health     ${base}/livez  ${base}/readyz  ${base}/metrics`);
+  if (gateway) {
+    const host = config.gateway.host ?? config.server.host;
+    io.out(
+      `  gateway    http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${config.gateway.port} (forward-auth: ${FORWARD_AUTH_PATH})`,
+    );
+  }
   if (runtime.exampleClientSecret) {
     io.out('');
     io.out(`Example client "${EXAMPLE_CLIENT_ID}" created. Its secret is shown this once:`);
@@ -59,6 +73,7 @@ export async function startServer(config: ResolvedConfig, io: CliIo): Promise<nu
       const force = setTimeout(() => {
         runtime.logger.warn('grace period over; closing with requests in flight');
         app.server.closeAllConnections();
+        gateway?.closeAllConnections();
       }, config.server.shutdown_grace_seconds * 1000);
       force.unref();
       // If closing storage itself hangs, do not outlive the orchestrator's patience.
@@ -69,8 +84,7 @@ export async function startServer(config: ResolvedConfig, io: CliIo): Promise<nu
         },
         (config.server.shutdown_grace_seconds + 5) * 1000,
       ).unref();
-      app
-        .close()
+      Promise.all([app.close(), gateway?.close()])
         .then(() => runtime.close())
         .then(
           () => resolve(0),

@@ -14,10 +14,9 @@ import { Agent, request } from 'undici';
 import { auditChainKey } from '../../src/audit/audit-chain.js';
 import { verifyAuditChain } from '../../src/audit/verify-audit.js';
 import { digestSecret } from '../../src/clients/client-secrets.js';
-import { createPostgresStore } from '../../src/storage/index.js';
 import { storeBehind } from '../support/e2e-store.js';
 import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
-import { describeAdapter, probe, servers, sleep, uniqueName } from '../support/servers.js';
+import { describeOnPostgresAndRedis, servers, sleep } from '../support/servers.js';
 
 const KEK = randomBytes(32);
 const secret = () => randomBytes(32).toString('base64url');
@@ -1059,22 +1058,6 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
 
 identitySuite('embedded', () => undefined);
 
-const schema = uniqueName('idp');
-await describeAdapter('postgres+redis', (await probe(servers.redis)) ? servers.postgres : servers.redis, () =>
-  describe('postgres+redis', () => {
-    identitySuite(
-      'postgres+redis',
-      () => ({
-        store: { kind: 'postgres', url: servers.postgres.url, schema },
-        cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
-        bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
-      }),
-      `${schema}.`,
-    );
-    after(async () => {
-      const store = createPostgresStore({ url: servers.postgres.url, schema });
-      await store.dropSchema();
-      await store.close();
-    });
-  }),
+await describeOnPostgresAndRedis('idp', (storage, schema) =>
+  identitySuite('postgres+redis', storage, `${schema}.`),
 );

@@ -9,10 +9,9 @@ import { request } from 'undici';
 import { digestSecret } from '../../src/clients/client-secrets.js';
 import { auditChainKey } from '../../src/audit/audit-chain.js';
 import { verifyAuditChain } from '../../src/audit/verify-audit.js';
-import { createPostgresStore } from '../../src/storage/index.js';
 import { storeBehind } from '../support/e2e-store.js';
 import { type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
-import { describeAdapter, probe, servers, uniqueName } from '../support/servers.js';
+import { describeOnPostgresAndRedis } from '../support/servers.js';
 
 const KEK = randomBytes(32);
 const SECRETS = {
@@ -832,18 +831,4 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
 issuerSuite('embedded', () => undefined);
 
 // Both servers are needed; describeAdapter fails in CI (skips loudly elsewhere) for the missing one.
-const schema = uniqueName('e2e');
-await describeAdapter('postgres+redis', (await probe(servers.redis)) ? servers.postgres : servers.redis, () =>
-  describe('postgres+redis', () => {
-    issuerSuite('postgres+redis', () => ({
-      store: { kind: 'postgres', url: servers.postgres.url, schema },
-      cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
-      bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
-    }));
-    after(async () => {
-      const store = createPostgresStore({ url: servers.postgres.url, schema });
-      await store.dropSchema();
-      await store.close();
-    });
-  }),
-);
+await describeOnPostgresAndRedis('e2e', (storage, _schema) => issuerSuite('postgres+redis', storage));

@@ -4,7 +4,7 @@
  * so a missing Redis never passes silently.
  */
 import { connect } from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 
 export interface TestServer {
   /** Human name used in messages. */
@@ -124,4 +124,37 @@ export function isGatehouseError(code: string, status?: number): (error: unknown
     }
     return true;
   };
+}
+
+/**
+ * Runs a black-box suite on PostgreSQL + Redis (cache and bus) in a schema and key prefix of its
+ * own, dropped afterwards; fails in CI (skips loudly elsewhere) when either server is missing.
+ */
+export async function describeOnPostgresAndRedis(
+  prefix: string,
+  suite: (storage: () => Record<string, unknown>, schema: string) => void,
+): Promise<void> {
+  const schema = uniqueName(prefix);
+  await describeAdapter(
+    'postgres+redis',
+    (await probe(servers.redis)) ? servers.postgres : servers.redis,
+    () =>
+      describe('postgres+redis', () => {
+        suite(
+          () => ({
+            store: { kind: 'postgres', url: servers.postgres.url, schema },
+            cache: { kind: 'redis', url: servers.redis.url, key_prefix: `${schema}:` },
+            bus: { kind: 'redis', url: servers.redis.url, channel_prefix: `${schema}.` },
+          }),
+          schema,
+        );
+        after(async () => {
+          // Imported here so the contract suites that use this module do not load the store.
+          const { createPostgresStore } = await import('../../src/storage/postgres-store.js');
+          const store = createPostgresStore({ url: servers.postgres.url, schema });
+          await store.dropSchema();
+          await store.close();
+        });
+      }),
+  );
 }

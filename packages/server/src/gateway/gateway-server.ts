@@ -1,0 +1,450 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock, RouteConfig } from '@gatehouse/core';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ResolvedConfig } from '../config/load-config.js';
+import type { Metrics } from '../observability/metrics.js';
+import { ClientAddress } from './client-address.js';
+import { bearerChallenge, scopeChallenge, sendProblem } from './gateway-errors.js';
+import { type GatewayMetrics, gatewayMetrics } from './gateway-metrics.js';
+import {
+  type Authenticator,
+  type AuthenticatorDeps,
+  authenticate,
+  buildAuthenticators,
+} from './pipeline/authenticate.js';
+import { authorize, type PolicyHook } from './pipeline/authorize.js';
+import { type CircuitState, Upstream } from './pipeline/forward.js';
+import { bearerToken, type Identity } from './pipeline/identity.js';
+import {
+  HOP_BY_HOP,
+  type InternalTokens,
+  requestIdOf,
+  stripInternalHeaders,
+  traceparentOf,
+} from './pipeline/mutate.js';
+import { type RateLimiter, rateKey } from './pipeline/rate-limit.js';
+import { normalizeRequestTarget, pathHasPrefix } from './routing/normalize-path.js';
+import type { CompiledRoute } from './routing/route-table.js';
+import type { RouteSource } from './routing/route-source.js';
+
+/** Where forward-auth (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz) asks. */
+export const FORWARD_AUTH_PATH = '/.gatehouse/authz';
+
+export interface GatewayDeps {
+  config: ResolvedConfig;
+  routes: RouteSource;
+  auth: AuthenticatorDeps;
+  internalTokens: InternalTokens;
+  rateLimiter: RateLimiter;
+  audit: AuditLog;
+  metrics: Metrics;
+  clock: Clock;
+  logger: Logger;
+  policy?: PolicyHook;
+  /** Called once the gateway has closed (stops the routes file watch). */
+  onClose?: () => void;
+}
+
+/** A route's pipeline, built once per route version. */
+interface RoutePipeline {
+  chain: Authenticator[];
+  upstream: Upstream;
+}
+
+/** What the pipeline decided for a request, before forwarding (shared with forward-auth). */
+type Decision =
+  | {
+      ok: true;
+      route: CompiledRoute;
+      identity: Identity;
+      path: string;
+      rawPath: string;
+      query: string;
+      headers: OutgoingHttpHeaders;
+    }
+  | { ok: false };
+
+/**
+ * The gateway: a node:http server (no framework on the data path) that runs each request
+ * through its route's chain in order — strip internal headers → normalize and match → authenticate
+ * → authorize → rate limit → mutate (internal token, request id, trace context) → forward.
+ */
+export class GatewayServer {
+  readonly #deps: GatewayDeps;
+  readonly #server: Server;
+  readonly #clientAddress: ClientAddress;
+  readonly #metrics: GatewayMetrics;
+  readonly #pipelines = new WeakMap<RouteConfig, RoutePipeline>();
+  readonly #upstreams = new Set<Upstream>();
+
+  constructor(deps: GatewayDeps) {
+    this.#deps = deps;
+    const g = deps.config.gateway;
+    this.#clientAddress = new ClientAddress(deps.config.server.trusted_proxies);
+    this.#metrics = gatewayMetrics(deps.metrics.registry);
+    this.#server = createServer(
+      {
+        // Over this the request head is refused with 431 by Node itself, before any of our code runs.
+        maxHeaderSize: g.max_header_bytes,
+        headersTimeout: g.headers_timeout_ms,
+        requestTimeout: g.headers_timeout_ms * 6,
+        keepAliveTimeout: g.idle_timeout_ms,
+        // Node enforces headersTimeout on this sweep (default every 30 s): sweep often enough.
+        connectionsCheckingInterval: Math.min(1000, g.headers_timeout_ms),
+      },
+      (request, response) => {
+        this.#handle(request, response).catch((err: unknown) => {
+          deps.logger.error({ err }, 'gateway request failed');
+          sendProblem(response, 502, 'ERR_UPSTREAM_UNREACHABLE', 'the request could not be completed');
+        });
+      },
+    );
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+    await Promise.all([...this.#upstreams].map((u) => u.close()));
+    this.#deps.onClose?.();
+  }
+
+  closeAllConnections(): void {
+    this.#server.closeAllConnections();
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const requestId = requestIdOf(request.headers);
+    response.setHeader('x-request-id', requestId);
+    // Before anything else reads the request.
+    stripInternalHeaders(request.headers, this.#deps.config.gateway.strip_headers);
+    const url = request.url ?? '/';
+    if (
+      url === FORWARD_AUTH_PATH ||
+      url.startsWith(`${FORWARD_AUTH_PATH}/`) ||
+      url.startsWith(`${FORWARD_AUTH_PATH}?`)
+    ) {
+      await this.#forwardAuth(request, response, requestId);
+      return;
+    }
+    const decision = await this.#decide(request, response, request.method ?? 'GET', url, requestId);
+    if (!decision.ok) return;
+    const { route, rawPath, query, headers } = decision;
+    const limit = this.#deps.config.gateway.body_limit_bytes;
+    if (Number(request.headers['content-length'] ?? 0) > limit) {
+      this.#finish(route.config.id, 413, started);
+      sendProblem(response, 413, 'ERR_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+      return;
+    }
+    const upstreamPath = route.config.upstream.strip_prefix
+      ? stripPrefix(rawPath, route.config.match.path)
+      : rawPath;
+    const outcome = await this.#pipeline(route.config).upstream.forward(
+      request,
+      response,
+      query === '' ? upstreamPath : `${upstreamPath}?${query}`,
+      headers,
+    );
+    if (outcome.ok) {
+      this.#metrics.upstreamSeconds.observe({ route: route.config.id }, outcome.seconds);
+      this.#finish(route.config.id, outcome.status, started);
+      return;
+    }
+    const [status, code, detail] =
+      outcome.reason === 'timeout'
+        ? ([504, 'ERR_UPSTREAM_TIMEOUT', 'the upstream service did not answer in time'] as const)
+        : outcome.reason === 'circuit_open'
+          ? ([503, 'ERR_UPSTREAM_UNAVAILABLE', 'the upstream service is unavailable (circuit open)'] as const)
+          : ([502, 'ERR_UPSTREAM_UNREACHABLE', 'the upstream service cannot be reached'] as const);
+    this.#finish(route.config.id, status, started);
+    sendProblem(response, status, code, detail, status === 503 ? { 'retry-after': '10' } : {});
+  }
+
+  /**
+   * Normalize → match → authenticate → authorize → rate limit → mutate. Answers the client
+   * itself (and returns ok: false) at the first stage that refuses.
+   */
+  async #decide(
+    request: IncomingMessage,
+    response: ServerResponse,
+    method: string,
+    target: string,
+    requestId: string,
+  ): Promise<Decision> {
+    const started = process.hrtime.bigint();
+    const normalized = normalizeRequestTarget(target);
+    if (!normalized.ok) {
+      this.#finish('unmatched', 400, started);
+      sendProblem(response, 400, 'ERR_PATH_REJECTED', `the request path is ambiguous (${normalized.reason})`);
+      return { ok: false };
+    }
+    const host = hostOf(request);
+    const route = this.#deps.routes.table.match(method, host, normalized.path);
+    if (!route) {
+      this.#finish('unmatched', 404, started);
+      sendProblem(response, 404, 'ERR_ROUTE_NOT_FOUND', 'no gateway route matches this request');
+      return { ok: false };
+    }
+    const id = route.config.id;
+    const clientIp = this.#clientAddress.of(request);
+    const pipeline = this.#pipeline(route.config);
+    const outcome = await authenticate(pipeline.chain, request.headers, route.config.upstream.service);
+    this.#metrics.authResults.inc({
+      result:
+        outcome.status === 'accepted'
+          ? `accepted_${outcome.identity.credential}`
+          : outcome.status === 'rejected'
+            ? outcome.reason
+            : 'no_credentials',
+    });
+    if (outcome.status !== 'accepted') {
+      await this.#deny(
+        id,
+        401,
+        clientIp,
+        outcome.status === 'rejected' ? outcome.reason : 'no_credentials',
+        requestId,
+      );
+      this.#finish(id, 401, started);
+      sendProblem(
+        response,
+        401,
+        'ERR_AUTH_REQUIRED',
+        outcome.status === 'rejected' ? outcome.description : 'authentication is required',
+        {
+          'www-authenticate': bearerChallenge(outcome),
+        },
+      );
+      return { ok: false };
+    }
+    const { identity } = outcome;
+    const verdict = await authorize(
+      route.config,
+      identity,
+      { method, path: normalized.path },
+      this.#deps.policy,
+    );
+    if (!verdict.allowed) {
+      await this.#deny(id, 403, clientIp, verdict.reason, requestId, identity.sub);
+      this.#finish(id, 403, started);
+      sendProblem(
+        response,
+        403,
+        'ERR_FORBIDDEN',
+        `denied: ${verdict.reason}`,
+        verdict.scope ? { 'www-authenticate': scopeChallenge(verdict.scope) } : {},
+      );
+      return { ok: false };
+    }
+    const limit = route.config.rate_limit;
+    if (limit) {
+      const rate = await this.#deps.rateLimiter.hit(
+        rateKey(id, limit, identity, clientIp),
+        limit.limit,
+        limit.window,
+      );
+      response.setHeader('ratelimit-limit', String(rate.limit));
+      response.setHeader('ratelimit-remaining', String(rate.remaining));
+      response.setHeader('ratelimit-reset', String(rate.reset));
+      if (!rate.allowed) {
+        this.#metrics.rateLimited.inc({ route: id });
+        await this.#deny(id, 429, clientIp, 'rate_limited', requestId, identity.sub);
+        this.#finish(id, 429, started);
+        sendProblem(
+          response,
+          429,
+          'ERR_RATE_LIMITED',
+          `rate limit of ${rate.limit} requests per ${limit.window} s exceeded`,
+          {
+            'retry-after': String(rate.retryAfter),
+          },
+        );
+        return { ok: false };
+      }
+    }
+    const internal = await this.#deps.internalTokens.mint(
+      identity,
+      route.config.upstream.service,
+      credentialKey(request),
+    );
+    const headers = upstreamHeaders(request, {
+      authorization: `Bearer ${internal}`,
+      'x-request-id': requestId,
+      traceparent: traceparentOf(request.headers),
+      'x-forwarded-for': clientIp,
+      'x-gatehouse-sub': identity.sub,
+      ...(identity.clientId !== undefined && { 'x-gatehouse-client-id': identity.clientId }),
+      ...(identity.scopes.length > 0 && { 'x-gatehouse-scopes': identity.scopes.join(' ') }),
+    });
+    if (this.#deps.config.gateway.audit_allow_sample > Math.random()) {
+      await this.#deps.audit.record({
+        actor: `${identity.credential}:${identity.sub}`,
+        action: 'gateway.allowed',
+        target: id,
+        details: { ip: clientIp, request_id: requestId },
+      });
+    }
+    return {
+      ok: true,
+      route,
+      identity,
+      path: normalized.path,
+      rawPath: normalized.rawPath,
+      query: normalized.query,
+      headers,
+    };
+  }
+
+  /**
+   * The same chain without proxying: the original method and URI come from the proxy asking
+   * (nginx: X-Original-Method / X-Original-URI; Traefik: X-Forwarded-Method / X-Forwarded-Uri;
+   * Envoy ext_authz: the original path appended to this one). 200 carries the identity headers
+   * and the internal token for the proxy to pass on.
+   */
+  async #forwardAuth(request: IncomingMessage, response: ServerResponse, requestId: string): Promise<void> {
+    const url = request.url ?? FORWARD_AUTH_PATH;
+    const appended = url.startsWith(`${FORWARD_AUTH_PATH}/`)
+      ? url.slice(FORWARD_AUTH_PATH.length)
+      : undefined;
+    const header = (name: string) => {
+      const v = request.headers[name];
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    };
+    const target = appended ?? header('x-original-uri') ?? header('x-forwarded-uri');
+    const method =
+      (appended !== undefined
+        ? request.method
+        : (header('x-original-method') ?? header('x-forwarded-method'))) ?? 'GET';
+    if (target === undefined) {
+      sendProblem(
+        response,
+        400,
+        'ERR_REQUEST_INVALID',
+        'forward-auth needs X-Original-URI (nginx) or X-Forwarded-Uri (Traefik)',
+      );
+      return;
+    }
+    const decision = await this.#decide(request, response, method.toUpperCase(), target, requestId);
+    if (!decision.ok) return;
+    const h = decision.headers;
+    response.writeHead(200, {
+      authorization: String(h.authorization),
+      'x-gatehouse-sub': String(h['x-gatehouse-sub']),
+      ...(h['x-gatehouse-client-id'] !== undefined && {
+        'x-gatehouse-client-id': String(h['x-gatehouse-client-id']),
+      }),
+      ...(h['x-gatehouse-scopes'] !== undefined && { 'x-gatehouse-scopes': String(h['x-gatehouse-scopes']) }),
+      traceparent: String(h.traceparent),
+      'x-gatehouse-route': decision.route.config.id,
+      'cache-control': 'no-store',
+      'content-length': 0,
+    });
+    response.end();
+    this.#metrics.requests.inc({ route: decision.route.config.id, status: '200' });
+  }
+
+  #pipeline(route: RouteConfig): RoutePipeline {
+    let pipeline = this.#pipelines.get(route);
+    if (!pipeline) {
+      const upstream = new Upstream(route.upstream.targets, {
+        timeoutMs: route.upstream.timeout_ms,
+        retries: route.upstream.retries,
+        clock: this.#deps.clock,
+        onState: (target: string, state: CircuitState) => {
+          this.#metrics.circuit.set(
+            { route: route.id, target },
+            state === 'closed' ? 0 : state === 'half_open' ? 1 : 2,
+          );
+          this.#deps.logger.warn({ route: route.id, target, state }, 'upstream circuit changed');
+        },
+      });
+      this.#upstreams.add(upstream);
+      pipeline = { chain: buildAuthenticators(route.authenticate, this.#deps.auth), upstream };
+      this.#pipelines.set(route, pipeline);
+    }
+    return pipeline;
+  }
+
+  async #deny(
+    route: string,
+    status: number,
+    ip: string,
+    reason: string,
+    requestId: string,
+    sub?: string,
+  ): Promise<void> {
+    await this.#deps.audit.record({
+      actor: sub === undefined ? 'anonymous' : `subject:${sub}`,
+      action: 'gateway.denied',
+      target: route,
+      outcome: 'failure',
+      details: { status, reason, ip, request_id: requestId },
+    });
+  }
+
+  #finish(route: string, status: number, started: bigint): void {
+    this.#metrics.requests.inc({ route, status: String(status) });
+    this.#metrics.duration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+function hostOf(request: IncomingMessage): string | undefined {
+  const host = request.headers.host;
+  return host === undefined ? undefined : host.toLowerCase();
+}
+
+/** The exact credential text, so an internal token is reused only for the very same credential. */
+function credentialKey(request: IncomingMessage): string | undefined {
+  const apiKey = request.headers['x-api-key'];
+  return typeof apiKey === 'string' ? `k:${apiKey}` : bearerToken(request.headers);
+}
+
+function stripPrefix(rawPath: string, prefix: string): string {
+  if (!pathHasPrefix(rawPath, prefix) || prefix === '/') return rawPath;
+  const rest = rawPath.slice(prefix.replace(/\/$/, '').length);
+  return rest === '' ? '/' : rest;
+}
+
+/** The client's headers minus hop-by-hop fields and its own credential, plus the gateway's. */
+function upstreamHeaders(request: IncomingMessage, added: Record<string, string>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const connectionListed = new Set(
+    String(request.headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim()),
+  );
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+    if (name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
+    out[name] = value;
+  }
+  const forwardedFor = request.headers['x-forwarded-for'];
+  const host = request.headers.host;
+  return {
+    ...out,
+    ...added,
+    ...(host !== undefined && { 'x-forwarded-host': host }),
+    'x-forwarded-proto': 'http',
+    // The verified client address, never a chain the client could have written itself.
+    'x-forwarded-for': added['x-forwarded-for'] ?? String(forwardedFor ?? ''),
+  };
+}

@@ -1,0 +1,263 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  type AuthenticatorConfig,
+  type Clock,
+  type ErrorCode,
+  JwtError,
+  type JwtPayload,
+  type KeyResolver,
+  RemoteKeySet,
+  verifyJwt,
+  verifyJwtWithRemote,
+} from '@gatehouse/core';
+import type { ApiKeys } from '../../api-keys/api-keys.js';
+import { ACCESS_TOKEN_TYP } from '../../issuer/access-tokens.js';
+import type { ActiveTokens } from '../../issuer/active-tokens.js';
+import type { Revocations } from '../../issuer/revocations.js';
+import {
+  type AuthOutcome,
+  type AuthRejection,
+  bearerToken,
+  hasCredentials,
+  type Identity,
+  NOT_RESPONSIBLE,
+} from './identity.js';
+
+/** What the authenticators need from the running Gatehouse. */
+export interface AuthenticatorDeps {
+  issuer: string;
+  keys: () => KeyResolver;
+  revocations: Revocations;
+  apiKeys: ApiKeys;
+  active: ActiveTokens;
+  clock: Clock;
+  clockSkew: number;
+  maxTokenLifetime: number;
+  /** Fetches another issuer's discovery document (undici's fetch by default). */
+  fetch?: typeof fetch;
+}
+
+/** One named authenticator: it accepts, refuses, or is not responsible for a request. */
+export interface Authenticator {
+  readonly kind: AuthenticatorConfig['kind'];
+  authenticate(headers: IncomingHttpHeaders, service: string): Promise<AuthOutcome>;
+}
+
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+const REJECTION_OF: Partial<Record<ErrorCode, AuthRejection>> = {
+  ERR_JWT_EXPIRED: 'expired',
+  ERR_JWT_NOT_YET_VALID: 'expired',
+  ERR_JWT_SIGNATURE_INVALID: 'invalid_signature',
+  ERR_JWT_ALG_NOT_ALLOWED: 'invalid_signature',
+  ERR_JWT_KEY_UNKNOWN: 'unknown_key',
+  ERR_JWT_ISSUER_INVALID: 'wrong_issuer',
+  ERR_JWT_AUDIENCE_INVALID: 'wrong_audience',
+  ERR_JWT_TYP_INVALID: 'wrong_type',
+  ERR_JWKS_UNAVAILABLE: 'issuer_unavailable',
+};
+
+function rejected(reason: AuthRejection, description: string): AuthOutcome {
+  return { status: 'rejected', reason, description };
+}
+
+function identityOfClaims(credential: Identity['credential'], claims: JwtPayload): Identity {
+  const scope = typeof claims.scope === 'string' ? claims.scope : '';
+  return {
+    credential,
+    sub: String(claims.sub ?? ''),
+    clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined,
+    scopes: scope === '' ? [] : scope.split(' '),
+    roles: Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [],
+    claims,
+    act: claims.act as Identity['act'],
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+  };
+}
+
+/**
+ * RFC 9068 access tokens, from this Gatehouse or another OIDC issuer (found by its discovery
+ * URL; its JWKS is cached and refetched on an unknown kid at most once per interval). Every check
+ * of the core verifier applies (alg pinned per key, typ, iss, aud, exp, nbf, iat, lifetime);
+ * then revocation, by token id and by session.
+ */
+export function jwtAuthenticator(
+  config: Extract<AuthenticatorConfig, { kind: 'jwt' }>,
+  deps: AuthenticatorDeps,
+) {
+  const remote = config.issuer === undefined ? undefined : remoteIssuer(config.issuer, deps);
+  return {
+    kind: 'jwt' as const,
+    async authenticate(headers: IncomingHttpHeaders, service: string): Promise<AuthOutcome> {
+      const token = bearerToken(headers);
+      if (token === undefined || !JWT_SHAPE.test(token)) return NOT_RESPONSIBLE;
+      const audience = config.audience ?? [service, deps.issuer];
+      try {
+        const options = {
+          audience,
+          typ: ACCESS_TOKEN_TYP,
+          maxLifetimeSeconds: deps.maxTokenLifetime,
+          clockSkewSeconds: deps.clockSkew,
+          clock: deps.clock,
+        };
+        const { payload } = remote
+          ? await verifyJwtWithRemote(token, await remote.keys(), {
+              ...options,
+              issuer: await remote.issuer(),
+            })
+          : verifyJwt(token, deps.keys(), { ...options, issuer: deps.issuer });
+        if (!remote && (await deps.revocations.isTokenRevoked(payload as { jti: string; sid?: string }))) {
+          return rejected('revoked', 'the access token has been revoked');
+        }
+        return { status: 'accepted', identity: identityOfClaims('jwt', payload) };
+      } catch (err) {
+        if (!(err instanceof JwtError)) {
+          if (remote) return rejected('issuer_unavailable', 'the token issuer cannot be reached');
+          throw err;
+        }
+        return rejected(REJECTION_OF[err.code] ?? 'malformed', err.message);
+      }
+    },
+  } satisfies Authenticator;
+}
+
+/** Another OIDC issuer: its discovery document is read once, then its JWKS kept fresh. */
+function remoteIssuer(discoveryUrl: string, deps: AuthenticatorDeps) {
+  let found: Promise<{ issuer: string; keys: RemoteKeySet }> | undefined;
+  const discover = () => {
+    found ??= (async () => {
+      const url = discoveryUrl.includes('/.well-known/')
+        ? discoveryUrl
+        : `${discoveryUrl.replace(/\/$/, '')}/.well-known/openid-configuration`;
+      const res = await (deps.fetch ?? fetch)(url, { signal: AbortSignal.timeout(5000) });
+      if (!res.ok) throw new Error(`discovery answered ${res.status}`);
+      const meta = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+      if (typeof meta.issuer !== 'string' || typeof meta.jwks_uri !== 'string') {
+        throw new Error('discovery document without issuer or jwks_uri');
+      }
+      return {
+        issuer: meta.issuer,
+        keys: new RemoteKeySet({
+          jwksUri: meta.jwks_uri,
+          clock: deps.clock,
+          ...(deps.fetch && { fetch: deps.fetch }),
+        }),
+      };
+    })();
+    // A failed discovery is retried on the next request instead of being remembered.
+    found.catch(() => {
+      found = undefined;
+    });
+    return found;
+  };
+  return {
+    issuer: async () => (await discover()).issuer,
+    keys: async () => (await discover()).keys,
+  };
+}
+
+/** `sk_<id>.<secret>` in `Authorization: Bearer` or `X-API-Key`, checked against the key store. */
+export function apiKeyAuthenticator(deps: AuthenticatorDeps) {
+  return {
+    kind: 'api_key' as const,
+    async authenticate(headers: IncomingHttpHeaders): Promise<AuthOutcome> {
+      const header = headers['x-api-key'];
+      const presented = typeof header === 'string' ? header : bearerToken(headers);
+      if (presented === undefined || !presented.startsWith('sk_')) return NOT_RESPONSIBLE;
+      const valid = await deps.apiKeys.verify(presented);
+      if (!valid) return rejected('inactive', 'the API key is not valid');
+      const { key } = valid;
+      return {
+        status: 'accepted',
+        identity: {
+          credential: 'api_key',
+          sub: `apikey:${key.id}`,
+          clientId: key.owner,
+          scopes: key.scopes,
+          roles: [],
+          claims: { sub: `apikey:${key.id}`, client_id: key.owner },
+          apiKeyId: key.id,
+        },
+      };
+    },
+  } satisfies Authenticator;
+}
+
+/** Opaque reference tokens of this Gatehouse, checked as introspection would (phantom-token pattern). */
+export function opaqueAuthenticator(deps: AuthenticatorDeps) {
+  return {
+    kind: 'opaque' as const,
+    async authenticate(headers: IncomingHttpHeaders): Promise<AuthOutcome> {
+      const token = bearerToken(headers);
+      if (token === undefined || !token.startsWith('gatehouse_at_')) return NOT_RESPONSIBLE;
+      const live = await deps.active.check(token);
+      if (!live) return rejected('inactive', 'the access token is not active');
+      return {
+        status: 'accepted',
+        identity: identityOfClaims('opaque', live.claims as unknown as JwtPayload),
+      };
+    },
+  } satisfies Authenticator;
+}
+
+/** Accepts a request that carries no credential at all; a bad credential is never downgraded. */
+export const anonymousAuthenticator = {
+  kind: 'anonymous' as const,
+  async authenticate(headers: IncomingHttpHeaders): Promise<AuthOutcome> {
+    if (hasCredentials(headers)) return NOT_RESPONSIBLE;
+    return {
+      status: 'accepted',
+      identity: {
+        credential: 'anonymous',
+        sub: 'anonymous',
+        clientId: undefined,
+        scopes: [],
+        roles: [],
+        claims: {},
+      },
+    };
+  },
+} satisfies Authenticator;
+
+/** Builds a route's authenticator chain from its config. */
+export function buildAuthenticators(
+  configs: readonly AuthenticatorConfig[],
+  deps: AuthenticatorDeps,
+): Authenticator[] {
+  return configs.map((config) => {
+    switch (config.kind) {
+      case 'jwt':
+        return jwtAuthenticator(config, deps);
+      case 'api_key':
+        return apiKeyAuthenticator(deps);
+      case 'opaque':
+        return opaqueAuthenticator(deps);
+      default:
+        return anonymousAuthenticator;
+    }
+  });
+}
+
+/**
+ * Runs a chain: the first authenticator that accepts wins. When none does, the answer is the
+ * first refusal (a credential was sent and is bad) or, when nobody was responsible, "no
+ * credentials" (RFC 6750 §3.1: then the challenge carries no error code).
+ */
+export async function authenticate(
+  chain: readonly Authenticator[],
+  headers: IncomingHttpHeaders,
+  service: string,
+): Promise<AuthOutcome> {
+  let refusal: AuthOutcome | undefined;
+  for (const authenticator of chain) {
+    const outcome = await authenticator.authenticate(headers, service);
+    if (outcome.status === 'accepted') return outcome;
+    if (outcome.status === 'rejected') refusal ??= outcome;
+  }
+  // A credential nobody could even read (`alg: none` with no signature, a stray scheme) is a bad
+  // credential, not a missing one.
+  if (!refusal && hasCredentials(headers)) {
+    return rejected('malformed', 'the credential is not one this route accepts');
+  }
+  return refusal ?? NOT_RESPONSIBLE;
+}

@@ -1,0 +1,194 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Clock } from '@gatehouse/core';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { HOP_BY_HOP } from './mutate.js';
+
+/** Consecutive failures that open a target's circuit. */
+const FAILURES_TO_OPEN = 5;
+/** How long an open circuit refuses before letting one probe through (half-open). */
+const OPEN_MS = 10_000;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const RETRY_STATUSES = new Set([502, 503, 504]);
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+/**
+ * One upstream target: a pooled keep-alive connection set (undici) and a circuit breaker. After
+ * {@link FAILURES_TO_OPEN} failures in a row the circuit opens and the target is skipped; after
+ * {@link OPEN_MS} one probe request is let through (half-open): success closes it, failure opens
+ * it again. A hanging upstream therefore costs each request one timeout at most until it trips.
+ */
+class Target {
+  readonly url: string;
+  readonly pool: Pool;
+  #failures = 0;
+  #openedAt = 0;
+  #probing = false;
+  #state: CircuitState = 'closed';
+
+  constructor(
+    url: string,
+    readonly clock: Clock,
+    readonly onState: (url: string, state: CircuitState) => void,
+  ) {
+    this.url = url;
+    this.pool = new Pool(url, { connections: 64, keepAliveTimeout: 4_000, pipelining: 1 });
+  }
+
+  get state(): CircuitState {
+    return this.#state;
+  }
+
+  /** True when a request may go to this target now (and claims the probe when half-open). */
+  admit(): boolean {
+    if (this.#state === 'closed') return true;
+    if (this.#state === 'open' && this.clock.nowMs() - this.#openedAt >= OPEN_MS) this.#set('half_open');
+    if (this.#state === 'half_open' && !this.#probing) {
+      this.#probing = true;
+      return true;
+    }
+    return false;
+  }
+
+  succeeded(): void {
+    this.#failures = 0;
+    this.#probing = false;
+    if (this.#state !== 'closed') this.#set('closed');
+  }
+
+  failed(): void {
+    this.#probing = false;
+    this.#failures++;
+    if (this.#state === 'half_open' || this.#failures >= FAILURES_TO_OPEN) {
+      this.#openedAt = this.clock.nowMs();
+      this.#set('open');
+    }
+  }
+
+  #set(state: CircuitState): void {
+    this.#state = state;
+    this.onState(this.url, state);
+  }
+}
+
+/** How a forward ended, for metrics and the error answer. */
+export type ForwardOutcome =
+  | { ok: true; status: number; target: string; seconds: number }
+  | { ok: false; reason: 'circuit_open' | 'timeout' | 'unreachable'; target: string | undefined };
+
+/**
+ * The upstreams of one route: round-robin over targets whose circuit admits, per-attempt
+ * timeouts, and retries (idempotent methods without a body only, on connection failure or
+ * 502/503/504) on the next target. The response is streamed back; hop-by-hop fields are dropped
+ * both ways.
+ */
+export class Upstream {
+  readonly #targets: Target[];
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  #next = 0;
+
+  constructor(
+    targets: readonly string[],
+    options: {
+      timeoutMs: number;
+      retries: number;
+      clock: Clock;
+      onState: (url: string, state: CircuitState) => void;
+    },
+  ) {
+    this.#targets = targets.map((url) => new Target(url, options.clock, options.onState));
+    this.#timeoutMs = options.timeoutMs;
+    this.#retries = options.retries;
+  }
+
+  /** Circuit state per target (metrics). */
+  states(): { target: string; state: CircuitState }[] {
+    return this.#targets.map((t) => ({ target: t.url, state: t.state }));
+  }
+
+  async forward(
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    headers: OutgoingHttpHeaders,
+  ): Promise<ForwardOutcome> {
+    const bodiless =
+      request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined;
+    const attempts = IDEMPOTENT.has(request.method ?? '') && bodiless ? 1 + this.#retries : 1;
+    let last: ForwardOutcome = { ok: false, reason: 'circuit_open', target: undefined };
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const target = this.#pick();
+      // Nothing admits (every circuit open): answer at once instead of waiting on a dead upstream.
+      if (!target) return last.ok ? { ok: false, reason: 'unreachable', target: last.target } : last;
+      const started = process.hrtime.bigint();
+      try {
+        const upstream = await target.pool.request({
+          path,
+          method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
+          headers: headers as Record<string, string>,
+          body: bodiless ? null : request,
+          headersTimeout: this.#timeoutMs,
+          bodyTimeout: this.#timeoutMs,
+        });
+        if (RETRY_STATUSES.has(upstream.statusCode) && attempt < attempts - 1) {
+          target.failed();
+          await upstream.body.dump();
+          last = { ok: true, status: upstream.statusCode, target: target.url, seconds: 0 };
+          continue;
+        }
+        if (upstream.statusCode >= 500) target.failed();
+        else target.succeeded();
+        response.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+        for await (const chunk of upstream.body) {
+          if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
+        }
+        response.end();
+        return {
+          ok: true,
+          status: upstream.statusCode,
+          target: target.url,
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        };
+      } catch (err) {
+        target.failed();
+        const code = (err as { code?: string }).code ?? '';
+        last = {
+          ok: false,
+          reason: /TIMEOUT/.test(code) ? 'timeout' : 'unreachable',
+          target: target.url,
+        };
+        // A response already under way cannot be replaced; end it as broken.
+        if (response.headersSent) {
+          response.destroy();
+          return last;
+        }
+      }
+    }
+    return last;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#targets.map((t) => t.pool.close()));
+  }
+
+  #pick(): Target | undefined {
+    for (let i = 0; i < this.#targets.length; i++) {
+      const target = this.#targets[(this.#next + i) % this.#targets.length] as Target;
+      if (target.admit()) {
+        this.#next = (this.#next + i + 1) % this.#targets.length;
+        return target;
+      }
+    }
+    return undefined;
+  }
+}
+
+function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,424 @@
+/**
+ * Black-box tests of the gateway: a real Gatehouse process (issuer + gateway) in front of real
+ * upstream node:http servers that echo what they receive. Attacks each get the exact expected
+ * answer, and the upstreams' request logs prove what reached them and what did not.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { request } from 'undici';
+import { digestSecret } from '../../src/clients/client-secrets.js';
+import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
+import { describeOnPostgresAndRedis } from '../support/servers.js';
+
+const SECRETS = {
+  svc: randomBytes(32).toString('base64url'),
+  admin: randomBytes(32).toString('base64url'),
+  opaque: randomBytes(32).toString('base64url'),
+};
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** An upstream that records every request and answers with what it saw. */
+async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'echo') {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    if (behaviour === 'hang') return; // never answers
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.stringify({
+        upstream: name,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        connection: 'keep-alive',
+        'x-upstream': name,
+      });
+      res.end(body);
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+type Echo = Awaited<ReturnType<typeof echoServer>>;
+
+function gatewaySuite(name: string, storage: () => Record<string, unknown> | undefined) {
+  describe(`gateway black-box (${name})`, () => {
+    let gh: GatehouseProcess;
+    let gw: string;
+    let publicUp: Echo;
+    let adminUp: Echo;
+    let ordersUp: Echo;
+    let hangUp: Echo;
+
+    const routes = () => [
+      {
+        id: 'public',
+        match: { path: '/public' },
+        authenticate: ['anonymous'],
+        upstream: { service: 'public', targets: [publicUp.url] },
+      },
+      {
+        id: 'admin',
+        match: { path: '/admin' },
+        authenticate: ['jwt'],
+        authorize: { scopes: ['admin:all'] },
+        upstream: { service: 'admin', targets: [adminUp.url] },
+      },
+      {
+        id: 'orders',
+        match: { path: '/orders', methods: ['GET', 'POST'] },
+        authenticate: ['jwt', 'opaque', 'api_key'],
+        authorize: { scopes: ['orders:read'] },
+        upstream: { service: 'orders', targets: [ordersUp.url], strip_prefix: true },
+      },
+      {
+        id: 'limited',
+        match: { path: '/limited' },
+        authenticate: ['anonymous'],
+        rate_limit: { key: 'ip', limit: 3, window: 60 },
+        upstream: { service: 'limited', targets: [publicUp.url] },
+      },
+      {
+        id: 'hang',
+        match: { path: '/hang' },
+        authenticate: ['anonymous'],
+        upstream: { service: 'hang', targets: [hangUp.url], timeout_ms: 300, retries: 0 },
+      },
+    ];
+
+    before(async () => {
+      publicUp = await echoServer('public');
+      adminUp = await echoServer('admin');
+      ordersUp = await echoServer('orders');
+      hangUp = await echoServer('hang', 'hang');
+      const gatewayPort = await freePort();
+      gh = await startGatehouse({
+        ...(storage() && { storage: storage() }),
+        keys: { kek: { source: 'env', env: 'GATEHOUSE_KEK' } },
+        clients: [
+          { id: 'svc', secret_digest: digestSecret(SECRETS.svc), scopes: ['orders:read', 'admin:all'] },
+          {
+            id: 'opaque',
+            secret_digest: digestSecret(SECRETS.opaque),
+            scopes: ['orders:read'],
+            access_token_format: 'opaque',
+          },
+          { id: 'admin', secret_digest: digestSecret(SECRETS.admin), scopes: ['gatehouse:admin'] },
+        ],
+        gateway: {
+          port: gatewayPort,
+          routes: routes(),
+          strip_headers: ['X-Tenant'],
+          max_header_bytes: 4096,
+          headers_timeout_ms: 500,
+        },
+      });
+      gw = `http://127.0.0.1:${gatewayPort}`;
+    });
+    after(async () => {
+      assert.equal(await gh.stop(), 0);
+      for (const up of [publicUp, adminUp, ordersUp, hangUp]) await up.close();
+    });
+
+    const token = async (client: keyof typeof SECRETS, scope: string) => {
+      const res = await request(`${gh.baseUrl}/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${client}:${SECRETS[client]}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+      });
+      return ((await res.body.json()) as { access_token: string }).access_token;
+    };
+    const get = async (path: string, headers: Record<string, string> = {}, method = 'GET') => {
+      const res = await request(`${gw}${path}`, { method: method as 'GET', headers });
+      const text = await res.body.text();
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      };
+    };
+
+    test('a valid token is verified, replaced by an internal JWT for the upstream, with request id and trace context', async () => {
+      const access = await token('svc', 'orders:read');
+      const trace = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const res = await get('/orders/42?x=1', {
+        authorization: `Bearer ${access}`,
+        'x-request-id': 'req-123',
+        traceparent: trace,
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      assert.equal(res.headers['x-request-id'], 'req-123');
+      const seen = res.json as { url: string; headers: Record<string, string> };
+      assert.equal(seen.url, '/42?x=1', 'prefix stripped, query kept');
+      assert.equal(seen.headers['x-request-id'], 'req-123');
+      assert.match(seen.headers.traceparent ?? '', /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      assert.notEqual(seen.headers.traceparent, trace, 'the gateway is the new parent span');
+      const internal = (seen.headers.authorization ?? '').replace(/^Bearer /, '');
+      assert.notEqual(internal, access, "the client's token never reaches the upstream");
+      assert.equal(decodeProtectedHeader(internal).typ, 'gatehouse-internal+jwt');
+      const jwks = createRemoteJWKSet(new URL(`${gh.baseUrl}/.well-known/jwks.json`));
+      const { payload } = await jwtVerify(internal, jwks, {
+        issuer: gh.baseUrl,
+        audience: 'orders',
+        typ: 'gatehouse-internal+jwt',
+      });
+      assert.equal(payload.sub, 'svc');
+      assert.equal(payload.client_id, 'svc');
+      assert.equal(payload.scope, 'orders:read');
+      assert.ok((payload.exp as number) - (payload.iat as number) <= 60, 'lifetime at most 60 s');
+      assert.equal(typeof payload.jti, 'string');
+      // a token minted for service A is refused by a check for service B
+      await assert.rejects(jwtVerify(internal, jwks, { issuer: gh.baseUrl, audience: 'payments' }));
+      assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+      assert.equal(seen.headers['x-gatehouse-sub'], 'svc');
+    });
+
+    test('attack: spoofed internal headers never reach an upstream', async () => {
+      const before = publicUp.seen.length;
+      const res = await get('/public/x', {
+        'x-gatehouse-sub': 'admin',
+        'x-gatehouse-scopes': 'admin:all',
+        'x-user-id': 'root',
+        'x-user-roles': 'admin',
+        'x-internal-token': 'forged',
+        'x-tenant': 'other-tenant',
+      });
+      assert.equal(res.status, 200);
+      const seen = publicUp.seen.slice(before)[0]?.headers ?? {};
+      for (const h of ['x-gatehouse-scopes', 'x-user-id', 'x-user-roles', 'x-internal-token', 'x-tenant']) {
+        assert.equal(seen[h], undefined, `${h} stripped`);
+      }
+      assert.equal(seen['x-gatehouse-sub'], 'anonymous', 'only the gateway sets X-Gatehouse-*');
+    });
+
+    test('attack: path tricks never reach the protected route without its auth', async () => {
+      const before = adminUp.seen.length;
+      const tricks: [string, number][] = [
+        ['/public/../admin', 400],
+        ['/public/%2e%2e/admin', 400],
+        ['/public/%2E%2E/admin/users', 400],
+        ['//admin', 400],
+        ['/public%2fadmin', 400],
+        ['/public%5cadmin', 400],
+        ['/public/%252e%252e/admin', 400],
+        ['/ADMIN', 404],
+        ['/Admin/users', 404],
+      ];
+      // Sent as raw bytes: an HTTP client library would normalize some of these itself.
+      tricks.push(['/public/./../admin', 400], ['/public\\..\\admin', 400], ['/public/admin%00', 400]);
+      for (const [path, status] of tricks) {
+        const answer = await rawRequest(gw, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), path);
+        if (status === 400) assert.match(answer, /ERR_PATH_REJECTED/, path);
+      }
+      assert.equal((await get('/admin/users')).status, 401, 'the route itself needs a token');
+      assert.equal(adminUp.seen.length, before, 'the admin upstream saw none of it');
+    });
+
+    test('attack: expired, revoked, wrongly signed and alg:none tokens are refused with an RFC 6750 challenge', async () => {
+      const access = await token('svc', 'orders:read');
+      const [h, p] = access.split('.') as [string, string, string];
+      const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url')}.${p}.`;
+      const forged = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'admin:all orders:read' })).toString('base64url')}.${access.split('.')[2]}`;
+      const expiredClaims = {
+        ...JSON.parse(Buffer.from(p, 'base64url').toString()),
+        iat: 1_000_000,
+        exp: 1_000_900,
+      };
+      const expired = `${h}.${Buffer.from(JSON.stringify(expiredClaims)).toString('base64url')}.${access.split('.')[2]}`;
+      const before = ordersUp.seen.length;
+      for (const bad of [none, forged, expired, 'not.a.jwt', `${access}x`]) {
+        const res = await get('/orders/1', { authorization: `Bearer ${bad}` });
+        assert.equal(res.status, 401, bad.slice(0, 30));
+        assert.match(
+          String(res.headers['www-authenticate']),
+          /^Bearer realm="gatehouse", error="invalid_token", error_description="/,
+        );
+        assert.equal(res.json.code, 'ERR_AUTH_REQUIRED');
+      }
+      const missing = await get('/orders/1');
+      assert.equal(missing.status, 401);
+      assert.equal(
+        missing.headers['www-authenticate'],
+        'Bearer realm="gatehouse"',
+        'no error code without credentials',
+      );
+      // revoked at the issuer: refused at the gateway at once
+      await request(`${gh.baseUrl}/oauth2/revoke`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`svc:${SECRETS.svc}`).toString('base64')}`,
+        },
+        body: `token=${access}`,
+      });
+      const revoked = await get('/orders/1', { authorization: `Bearer ${access}` });
+      assert.equal(revoked.status, 401);
+      assert.match(String(revoked.headers['www-authenticate']), /revoked/);
+      assert.equal(ordersUp.seen.length, before, 'none of them reached the upstream');
+    });
+
+    test('insufficient scope is 403 with error="insufficient_scope" and the scope needed', async () => {
+      const access = await token('svc', 'orders:read');
+      const res = await get('/admin/users', { authorization: `Bearer ${access}` });
+      assert.equal(res.status, 403);
+      assert.match(String(res.headers['www-authenticate']), /error="insufficient_scope".*scope="admin:all"/);
+      const ok = await get('/admin/users', { authorization: `Bearer ${await token('svc', 'admin:all')}` });
+      assert.equal(ok.status, 200);
+    });
+
+    test('opaque tokens and API keys get the same internal JWT', async () => {
+      const opaque = await token('opaque', 'orders:read');
+      const viaOpaque = await get('/orders/o', { authorization: `Bearer ${opaque}` });
+      assert.equal(viaOpaque.status, 200, JSON.stringify(viaOpaque.json));
+      const admin = await token('admin', 'gatehouse:admin');
+      const created = await request(`${gh.baseUrl}/admin/v1/api-keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'batch', owner: 'svc', scopes: ['orders:read'] }),
+      });
+      const { key } = (await created.body.json()) as { key: string };
+      const viaKey = await get('/orders/k', { 'x-api-key': key });
+      assert.equal(viaKey.status, 200, JSON.stringify(viaKey.json));
+      const internal = String((viaKey.json.headers as Record<string, string>).authorization).replace(
+        /^Bearer /,
+        '',
+      );
+      const claims = JSON.parse(Buffer.from(internal.split('.')[1] ?? '', 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
+      assert.match(String(claims.sub), /^apikey:/);
+      assert.equal(claims.client_id, 'svc');
+      assert.equal(
+        (viaKey.json.headers as Record<string, string>)['x-api-key'],
+        undefined,
+        'the key itself stays at the gateway',
+      );
+      assert.equal((await get('/orders/k', { 'x-api-key': `${key.slice(0, -1)}A` })).status, 401);
+    });
+
+    test('rate limit: 429 with Retry-After and RateLimit headers; a spoofed X-Forwarded-For does not escape it', async () => {
+      const answers = [];
+      for (let i = 0; i < 5; i++)
+        answers.push(await get('/limited', { 'x-forwarded-for': `203.0.113.${i}` }));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200, 200, 200, 429, 429],
+      );
+      const refused = answers[3];
+      assert.equal(refused?.json.code, 'ERR_RATE_LIMITED');
+      assert.ok(Number(refused?.headers['retry-after']) >= 1);
+      assert.equal(refused?.headers['ratelimit-limit'], '3');
+      assert.equal(refused?.headers['ratelimit-remaining'], '0');
+      assert.equal(answers[0]?.headers['ratelimit-remaining'], '2');
+    });
+
+    test('headers over the limit get 431; a slow client is cut off', async () => {
+      const big = await get('/public/x', { 'x-filler': 'a'.repeat(6000) });
+      assert.equal(big.status, 431);
+      const started = Date.now();
+      const answer = await rawRequest(gw, 'GET /public/x HTTP/1.1\r\nHost: x\r\nX-Slow: ', 5000);
+      assert.ok(Date.now() - started < 4000, 'closed long before the client finished');
+      assert.match(answer, /^(HTTP\/1\.1 408 |$)/, 'timed out');
+    });
+
+    test('an upstream that hangs times out, trips the breaker, and the gateway stays responsive', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await get('/hang')).status);
+      assert.deepEqual(statuses, [504, 504, 504, 504, 504]);
+      const started = Date.now();
+      const open = await get('/hang');
+      assert.equal(open.status, 503, 'circuit open');
+      assert.equal(open.json.code, 'ERR_UPSTREAM_UNAVAILABLE');
+      assert.ok(Date.now() - started < 200, 'refused at once, not after the timeout');
+      assert.equal((await get('/public/still-fine')).status, 200);
+      const metrics = await (await request(`${gh.baseUrl}/metrics`)).body.text();
+      assert.match(
+        metrics,
+        /gatehouse_gateway_circuit_state\{route="hang",target="http:\/\/127\.0\.0\.1:\d+"\} 2/,
+      );
+      assert.match(metrics, /gatehouse_gateway_requests_total\{route="orders",status="200"\} \d+/);
+      assert.match(metrics, /gatehouse_gateway_auth_results_total\{result="no_credentials"\} \d+/);
+    });
+
+    test('forward-auth: the same chain without proxying, for nginx, Traefik and Envoy', async () => {
+      const access = await token('svc', 'orders:read');
+      const nginx = await get('/.gatehouse/authz', {
+        'x-original-uri': '/orders/7',
+        'x-original-method': 'GET',
+        authorization: `Bearer ${access}`,
+      });
+      assert.equal(nginx.status, 200);
+      assert.match(String(nginx.headers.authorization), /^Bearer ey/);
+      assert.equal(nginx.headers['x-gatehouse-sub'], 'svc');
+      assert.equal(nginx.headers['x-gatehouse-route'], 'orders');
+      const traefik = await get('/.gatehouse/authz', {
+        'x-forwarded-uri': '/admin/x',
+        'x-forwarded-method': 'GET',
+        authorization: `Bearer ${access}`,
+      });
+      assert.equal(traefik.status, 403);
+      const envoy = await get('/.gatehouse/authz/orders/7', { authorization: `Bearer ${access}` });
+      assert.equal(envoy.status, 200);
+      const denied = await get('/.gatehouse/authz', { 'x-original-uri': '/orders/7' });
+      assert.equal(denied.status, 401);
+      const trick = await get('/.gatehouse/authz', { 'x-original-uri': '/public/../admin' });
+      assert.equal(trick.status, 400);
+    });
+  });
+}
+
+/** Sends raw bytes and returns whatever comes back before the socket closes (or the deadline). */
+function rawRequest(base: string, text: string, deadlineMs = 3000): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    let answer = '';
+    const done = () => {
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(done, deadlineMs);
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    socket.on('error', () => undefined);
+    socket.write(text);
+  });
+}
+
+gatewaySuite('embedded', () => undefined);
+
+await describeOnPostgresAndRedis('gw', (storage, _schema) => gatewaySuite('postgres+redis', storage));
