@@ -6,7 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock, RouteConfig } from '@gatehouse/core';
+import type { Clock, ErrorCode, RouteConfig } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ResolvedConfig } from '../config/load-config.js';
@@ -52,6 +52,9 @@ export interface GatewayDeps {
   /** Called once the gateway has closed (stops the routes file watch). */
   onClose?: () => void;
 }
+
+/** How a refusal is answered: directly when proxying, mapped to 401/403 for forward-auth. */
+type Refuser = (status: number, code: ErrorCode, detail: string, headers?: Record<string, string>) => void;
 
 /** A route's pipeline, built once per route version. */
 interface RoutePipeline {
@@ -145,7 +148,9 @@ export class GatewayServer {
       await this.#forwardAuth(request, response, requestId);
       return;
     }
-    const decision = await this.#decide(request, response, request.method ?? 'GET', url, requestId);
+    const decision = await this.#decide(request, response, request.method ?? 'GET', url, requestId, (...a) =>
+      sendProblem(response, ...a),
+    );
     if (!decision.ok) return;
     const { route, rawPath, query, headers } = decision;
     const limit = this.#deps.config.gateway.body_limit_bytes;
@@ -188,19 +193,20 @@ export class GatewayServer {
     method: string,
     target: string,
     requestId: string,
+    refuse: Refuser,
   ): Promise<Decision> {
     const started = process.hrtime.bigint();
     const normalized = normalizeRequestTarget(target);
     if (!normalized.ok) {
       this.#finish('unmatched', 400, started);
-      sendProblem(response, 400, 'ERR_PATH_REJECTED', `the request path is ambiguous (${normalized.reason})`);
+      refuse(400, 'ERR_PATH_REJECTED', `the request path is ambiguous (${normalized.reason})`);
       return { ok: false };
     }
     const host = hostOf(request);
     const route = this.#deps.routes.table.match(method, host, normalized.path);
     if (!route) {
       this.#finish('unmatched', 404, started);
-      sendProblem(response, 404, 'ERR_ROUTE_NOT_FOUND', 'no gateway route matches this request');
+      refuse(404, 'ERR_ROUTE_NOT_FOUND', 'no gateway route matches this request');
       return { ok: false };
     }
     const id = route.config.id;
@@ -224,8 +230,7 @@ export class GatewayServer {
         requestId,
       );
       this.#finish(id, 401, started);
-      sendProblem(
-        response,
+      refuse(
         401,
         'ERR_AUTH_REQUIRED',
         outcome.status === 'rejected' ? outcome.description : 'authentication is required',
@@ -245,8 +250,7 @@ export class GatewayServer {
     if (!verdict.allowed) {
       await this.#deny(id, 403, clientIp, verdict.reason, requestId, identity.sub);
       this.#finish(id, 403, started);
-      sendProblem(
-        response,
+      refuse(
         403,
         'ERR_FORBIDDEN',
         `denied: ${verdict.reason}`,
@@ -268,8 +272,7 @@ export class GatewayServer {
         this.#metrics.rateLimited.inc({ route: id });
         await this.#deny(id, 429, clientIp, 'rate_limited', requestId, identity.sub);
         this.#finish(id, 429, started);
-        sendProblem(
-          response,
+        refuse(
           429,
           'ERR_RATE_LIMITED',
           `rate limit of ${rate.limit} requests per ${limit.window} s exceeded`,
@@ -342,7 +345,16 @@ export class GatewayServer {
       );
       return;
     }
-    const decision = await this.#decide(request, response, method.toUpperCase(), target, requestId);
+    // nginx auth_request understands 401 and 403 only (anything else becomes its own 500), so
+    // every other refusal is a 403 here, keeping its code and headers.
+    const decision = await this.#decide(
+      request,
+      response,
+      method.toUpperCase(),
+      target,
+      requestId,
+      (status, ...rest) => sendProblem(response, status === 401 ? 401 : 403, ...rest),
+    );
     if (!decision.ok) return;
     const h = decision.headers;
     response.writeHead(200, {

@@ -390,8 +390,13 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       assert.equal(envoy.status, 200);
       const denied = await get('/.gatehouse/authz', { 'x-original-uri': '/orders/7' });
       assert.equal(denied.status, 401);
+      // nginx auth_request understands only 401 and 403: every other refusal is a 403, same code
       const trick = await get('/.gatehouse/authz', { 'x-original-uri': '/public/../admin' });
-      assert.equal(trick.status, 400);
+      assert.equal(trick.status, 403);
+      assert.equal(trick.json.code, 'ERR_PATH_REJECTED');
+      const noRoute = await get('/.gatehouse/authz', { 'x-original-uri': '/nowhere' });
+      assert.equal(noRoute.status, 403);
+      assert.equal(noRoute.json.code, 'ERR_ROUTE_NOT_FOUND');
     });
   });
 }
