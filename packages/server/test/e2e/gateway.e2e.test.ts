@@ -14,6 +14,7 @@ import { digestSecret } from '../../src/clients/client-secrets.js';
 import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeOnPostgresAndRedis } from '../support/servers.js';
 
+const KEK = randomBytes(32).toString('base64url');
 const SECRETS = {
   svc: randomBytes(32).toString('base64url'),
   admin: randomBytes(32).toString('base64url'),
@@ -65,7 +66,7 @@ async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'echo') {
 
 type Echo = Awaited<ReturnType<typeof echoServer>>;
 
-function gatewaySuite(name: string, storage: () => Record<string, unknown> | undefined) {
+function gatewaySuite(name: string, storage: () => Record<string, unknown> | undefined, shared = false) {
   describe(`gateway black-box (${name})`, () => {
     let gh: GatehouseProcess;
     let gw: string;
@@ -73,6 +74,7 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
     let adminUp: Echo;
     let ordersUp: Echo;
     let hangUp: Echo;
+    let config: (gatewayPort: number) => Record<string, unknown>;
 
     const routes = () => [
       {
@@ -103,6 +105,13 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
         upstream: { service: 'limited', targets: [publicUp.url] },
       },
       {
+        id: 'shared',
+        match: { path: '/shared' },
+        authenticate: ['anonymous'],
+        rate_limit: { key: 'ip', limit: 4, window: 60 },
+        upstream: { service: 'shared', targets: [publicUp.url] },
+      },
+      {
         id: 'hang',
         match: { path: '/hang' },
         authenticate: ['anonymous'],
@@ -116,7 +125,7 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       ordersUp = await echoServer('orders');
       hangUp = await echoServer('hang', 'hang');
       const gatewayPort = await freePort();
-      gh = await startGatehouse({
+      config = (port: number) => ({
         ...(storage() && { storage: storage() }),
         keys: { kek: { source: 'env', env: 'GATEHOUSE_KEK' } },
         clients: [
@@ -130,13 +139,14 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
           { id: 'admin', secret_digest: digestSecret(SECRETS.admin), scopes: ['gatehouse:admin'] },
         ],
         gateway: {
-          port: gatewayPort,
+          port,
           routes: routes(),
           strip_headers: ['X-Tenant'],
           max_header_bytes: 4096,
           headers_timeout_ms: 500,
         },
       });
+      gh = await startGatehouse(config(gatewayPort), { GATEHOUSE_KEK: KEK });
       gw = `http://127.0.0.1:${gatewayPort}`;
     });
     after(async () => {
@@ -341,6 +351,25 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       assert.equal(answers[0]?.headers['ratelimit-remaining'], '2');
     });
 
+    if (shared) {
+      test('with Redis the limit holds across gateway instances: two processes, one budget', async () => {
+        const otherPort = await freePort();
+        const second = await startGatehouse(config(otherPort), { GATEHOUSE_KEK: KEK });
+        try {
+          const statuses: number[] = [];
+          for (let i = 0; i < 6; i++) {
+            const base = i % 2 === 0 ? gw : `http://127.0.0.1:${otherPort}`;
+            const res = await request(`${base}/shared`);
+            await res.body.dump();
+            statuses.push(res.statusCode);
+          }
+          assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
+        } finally {
+          assert.equal(await second.stop(), 0);
+        }
+      });
+    }
+
     test('headers over the limit get 431; a slow client is cut off', async () => {
       const big = await get('/public/x', { 'x-filler': 'a'.repeat(6000) });
       assert.equal(big.status, 431);
@@ -426,4 +455,4 @@ function rawRequest(base: string, text: string, deadlineMs = 3000): Promise<stri
 
 gatewaySuite('embedded', () => undefined);
 
-await describeOnPostgresAndRedis('gw', (storage, _schema) => gatewaySuite('postgres+redis', storage));
+await describeOnPostgresAndRedis('gw', (storage) => gatewaySuite('postgres+redis', storage, true));
