@@ -86,11 +86,24 @@ export function jwtAuthenticator(
   deps: AuthenticatorDeps,
 ) {
   const remote = config.issuer === undefined ? undefined : remoteIssuer(config.issuer, deps);
+  const verified = new VerifiedTokens();
   return {
     kind: 'jwt' as const,
     async authenticate(headers: IncomingHttpHeaders, service: string): Promise<AuthOutcome> {
       const token = bearerToken(headers);
       if (token === undefined || !JWT_SHAPE.test(token)) return NOT_RESPONSIBLE;
+      const cached = verified.get(token, deps.clock.nowMs() / 1000);
+      if (cached) {
+        // Verified before; revocation is asked again every time, never cached.
+        if (
+          !remote &&
+          (await deps.revocations.isTokenRevoked(cached.claims as { jti: string; sid?: string }))
+        ) {
+          verified.delete(token);
+          return rejected('revoked', 'the access token has been revoked');
+        }
+        return { status: 'accepted', identity: cached };
+      }
       const audience = config.audience ?? [service, deps.issuer];
       try {
         const options = {
@@ -109,7 +122,9 @@ export function jwtAuthenticator(
         if (!remote && (await deps.revocations.isTokenRevoked(payload as { jti: string; sid?: string }))) {
           return rejected('revoked', 'the access token has been revoked');
         }
-        return { status: 'accepted', identity: identityOfClaims('jwt', payload) };
+        const identity = identityOfClaims('jwt', payload);
+        if (typeof payload.exp === 'number') verified.set(token, identity, payload.exp);
+        return { status: 'accepted', identity };
       } catch (err) {
         if (!(err instanceof JwtError)) {
           if (remote) return rejected('issuer_unavailable', 'the token issuer cannot be reached');
@@ -120,6 +135,39 @@ export function jwtAuthenticator(
     },
   } satisfies Authenticator;
 }
+
+/**
+ * Tokens that passed every check, keyed on their exact text (a token is its own canonical form:
+ * any other spelling verifies afresh), kept until `exp` at most, bounded, oldest out first. Only
+ * signature and claims are remembered; revocation is checked on every use.
+ */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { identity: Identity; exp: number }>();
+
+  get(token: string, now: number): Identity | undefined {
+    const entry = this.#entries.get(token);
+    if (!entry) return undefined;
+    if (entry.exp <= now) {
+      this.#entries.delete(token);
+      return undefined;
+    }
+    return entry.identity;
+  }
+
+  set(token: string, identity: Identity, exp: number): void {
+    if (this.#entries.size >= VERIFIED_CACHE_ENTRIES) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(token, { identity, exp });
+  }
+
+  delete(token: string): void {
+    this.#entries.delete(token);
+  }
+}
+
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /** Another OIDC issuer: its discovery document is read once, then its JWKS kept fresh. */
 function remoteIssuer(discoveryUrl: string, deps: AuthenticatorDeps) {
