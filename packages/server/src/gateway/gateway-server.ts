@@ -3,9 +3,10 @@ import {
   type IncomingMessage,
   type OutgoingHttpHeaders,
   type Server,
-  type ServerResponse,
+  ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Clock, ErrorCode, RouteConfig } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -110,6 +111,13 @@ export class GatewayServer {
         });
       },
     );
+    this.#server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      this.#upgrade(request, socket, head).catch((err: unknown) => {
+        deps.logger.error({ err }, 'gateway upgrade failed');
+        socket.destroy();
+      });
+    });
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -371,6 +379,60 @@ export class GatewayServer {
     });
     response.end();
     this.#metrics.requests.inc({ route: decision.route.config.id, status: '200' });
+  }
+
+  /**
+   * An Upgrade request (WebSocket): the same chain decides, then the two sockets are joined.
+   * Refusals are ordinary HTTP answers written on the socket before it closes.
+   */
+  async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = requestIdOf(request.headers);
+    stripInternalHeaders(request.headers, this.#deps.config.gateway.strip_headers);
+    const protocol = String(request.headers.upgrade ?? '');
+    const response = new ServerResponse(request);
+    response.assignSocket(socket as Socket);
+    response.shouldKeepAlive = false;
+    response.setHeader('x-request-id', requestId);
+    const refuse: Refuser = (...a) => {
+      sendProblem(response, ...a);
+      response.once('finish', () => socket.end());
+    };
+    const decision = await this.#decide(
+      request,
+      response,
+      request.method ?? 'GET',
+      request.url ?? '/',
+      requestId,
+      refuse,
+    );
+    if (!decision.ok) return;
+    const { route, rawPath, query } = decision;
+    const path = route.config.upstream.strip_prefix ? stripPrefix(rawPath, route.config.match.path) : rawPath;
+    const upgraded = await this.#pipeline(route.config).upstream.upgrade(
+      query === '' ? path : `${path}?${query}`,
+      decision.headers,
+      protocol,
+    );
+    if (!upgraded) {
+      refuse(502, 'ERR_UPSTREAM_UNREACHABLE', 'the upstream service refused or could not take the upgrade');
+      return;
+    }
+    response.detachSocket(socket as Socket);
+    const lines = ['HTTP/1.1 101 Switching Protocols'];
+    for (const [name, value] of Object.entries(upgraded.headers)) {
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value])
+        lines.push(`${name}: ${v}`);
+    }
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upgraded.socket.write(head);
+    const close = () => {
+      socket.destroy();
+      upgraded.socket.destroy();
+    };
+    upgraded.socket.on('error', close).on('close', close);
+    socket.on('close', close);
+    socket.pipe(upgraded.socket).pipe(socket);
+    this.#metrics.requests.inc({ route: route.config.id, status: '101' });
   }
 
   #pipeline(route: RouteConfig): RoutePipeline {

@@ -51,6 +51,14 @@ async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'echo') {
       res.end(body);
     });
   });
+  // An upgrade to a toy protocol: 101, then every byte echoed back (what a WebSocket needs of a proxy).
+  server.on('upgrade', (req, socket) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: gatehouse-echo\r\nConnection: Upgrade\r\n\r\n',
+    );
+    socket.pipe(socket);
+  });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
@@ -354,6 +362,39 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       assert.equal(refused?.headers['ratelimit-limit'], '3');
       assert.equal(refused?.headers['ratelimit-remaining'], '0');
       assert.equal(answers[0]?.headers['ratelimit-remaining'], '2');
+    });
+
+    test('upgrade (WebSocket-style) passes through after the same checks, bytes both ways', async () => {
+      const before = ordersUp.seen.length;
+      const refused = await rawRequest(
+        gw,
+        'GET /orders/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: gatehouse-echo\r\n\r\n',
+      );
+      assert.match(refused, /^HTTP\/1\.1 401 /, 'no token, no upgrade');
+      assert.equal(ordersUp.seen.length, before);
+      const access = await token('svc', 'orders:read');
+      const { hostname, port } = new URL(gw);
+      const echoed = await new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: hostname, port: Number(port) });
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          if (text.includes('\r\n\r\n') && !text.includes('ping-pong')) socket.write('ping-pong');
+          if (text.endsWith('ping-pong')) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write(
+          `GET /orders/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: gatehouse-echo\r\nAuthorization: Bearer ${access}\r\n\r\n`,
+        );
+        setTimeout(() => reject(new Error(`no echo: ${text}`)), 3000).unref();
+      });
+      assert.match(echoed, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      const upstreamSaw = ordersUp.seen.at(-1)?.headers ?? {};
+      assert.match(String(upstreamSaw.authorization), /^Bearer ey/, 'the upstream got the internal token');
+      assert.notEqual(String(upstreamSaw.authorization), `Bearer ${access}`);
     });
 
     if (shared) {

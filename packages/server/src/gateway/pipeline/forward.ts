@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -167,6 +168,33 @@ export class Upstream {
       }
     }
     return last;
+  }
+
+  /**
+   * Opens an upgraded connection (WebSocket and the like) to a target: the upstream's 101 head
+   * and its socket, or undefined when no target admits or the upstream refused the upgrade.
+   */
+  async upgrade(
+    path: string,
+    headers: OutgoingHttpHeaders,
+    protocol: string,
+  ): Promise<{ headers: Record<string, string | string[] | undefined>; socket: Duplex } | undefined> {
+    const target = this.#pick();
+    if (!target) return undefined;
+    try {
+      const { headers: head, socket } = await target.pool.upgrade({
+        path,
+        method: 'GET',
+        headers: headers as Record<string, string>,
+        protocol,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      target.succeeded();
+      return { headers: head, socket };
+    } catch {
+      target.failed();
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
