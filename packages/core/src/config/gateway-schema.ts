@@ -130,6 +130,19 @@ export const routeSchema = z
           .max(5)
           .default(1)
           .describe('Retries on connection failure or 502/503/504, for idempotent methods only.'),
+        balance: z
+          .enum(['round_robin', 'least_connections'])
+          .default('round_robin')
+          .describe('How requests are spread over targets.'),
+        health_check: z
+          .object({
+            path: routePath.describe('Probed with GET; 2xx or 3xx is healthy.'),
+            interval_ms: z.number().int().min(100).max(300_000).default(5_000),
+            timeout_ms: z.number().int().min(10).max(60_000).default(1_000),
+          })
+          .strict()
+          .optional()
+          .describe('Active health checks: unhealthy targets get no traffic until a probe passes.'),
       })
       .strict(),
   })

@@ -182,11 +182,17 @@ export class GatewayServer {
       return;
     }
     const [status, code, detail] =
-      outcome.reason === 'timeout'
-        ? ([504, 'ERR_UPSTREAM_TIMEOUT', 'the upstream service did not answer in time'] as const)
-        : outcome.reason === 'circuit_open'
-          ? ([503, 'ERR_UPSTREAM_UNAVAILABLE', 'the upstream service is unavailable (circuit open)'] as const)
-          : ([502, 'ERR_UPSTREAM_UNREACHABLE', 'the upstream service cannot be reached'] as const);
+      outcome.reason === 'too_large'
+        ? ([413, 'ERR_BODY_TOO_LARGE', 'the request body is larger than the gateway accepts'] as const)
+        : outcome.reason === 'timeout'
+          ? ([504, 'ERR_UPSTREAM_TIMEOUT', 'the upstream service did not answer in time'] as const)
+          : outcome.reason === 'circuit_open'
+            ? ([
+                503,
+                'ERR_UPSTREAM_UNAVAILABLE',
+                'the upstream service is unavailable (circuit open)',
+              ] as const)
+            : ([502, 'ERR_UPSTREAM_UNREACHABLE', 'the upstream service cannot be reached'] as const);
     this.#finish(route.config.id, status, started);
     sendProblem(response, status, code, detail, status === 503 ? { 'retry-after': '10' } : {});
   }
@@ -438,9 +444,17 @@ export class GatewayServer {
   #pipeline(route: RouteConfig): RoutePipeline {
     let pipeline = this.#pipelines.get(route);
     if (!pipeline) {
+      const check = route.upstream.health_check;
       const upstream = new Upstream(route.upstream.targets, {
         timeoutMs: route.upstream.timeout_ms,
         retries: route.upstream.retries,
+        balance: route.upstream.balance,
+        healthCheck: check && {
+          path: check.path,
+          intervalMs: check.interval_ms,
+          timeoutMs: check.timeout_ms,
+        },
+        bodyLimit: this.#deps.config.gateway.body_limit_bytes,
         clock: this.#deps.clock,
         onState: (target: string, state: CircuitState) => {
           this.#metrics.circuit.set(

@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { type Duplex, type Readable, Transform } from 'node:stream';
 import type { Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -23,6 +23,10 @@ export type CircuitState = 'closed' | 'open' | 'half_open';
 class Target {
   readonly url: string;
   readonly pool: Pool;
+  /** Requests in flight (least-connections balancing). */
+  inFlight = 0;
+  /** Last active health check result; true until a check says otherwise. */
+  healthy = true;
   #failures = 0;
   #openedAt = 0;
   #probing = false;
@@ -76,7 +80,23 @@ class Target {
 /** How a forward ended, for metrics and the error answer. */
 export type ForwardOutcome =
   | { ok: true; status: number; target: string; seconds: number }
-  | { ok: false; reason: 'circuit_open' | 'timeout' | 'unreachable'; target: string | undefined };
+  | {
+      ok: false;
+      reason: 'circuit_open' | 'timeout' | 'unreachable' | 'too_large';
+      target: string | undefined;
+    };
+
+/** Options of an {@link Upstream}. */
+export interface UpstreamOptions {
+  timeoutMs: number;
+  retries: number;
+  clock: Clock;
+  onState: (url: string, state: CircuitState) => void;
+  balance?: 'round_robin' | 'least_connections';
+  healthCheck?: { path: string; intervalMs: number; timeoutMs: number } | undefined;
+  /** Largest request body forwarded (a chunked body is counted as it streams). */
+  bodyLimit: number;
+}
 
 /**
  * The upstreams of one route: round-robin over targets whose circuit admits, per-attempt
@@ -88,20 +108,41 @@ export class Upstream {
   readonly #targets: Target[];
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #leastConnections: boolean;
+  readonly #bodyLimit: number;
+  readonly #healthTimer: NodeJS.Timeout | undefined;
   #next = 0;
 
-  constructor(
-    targets: readonly string[],
-    options: {
-      timeoutMs: number;
-      retries: number;
-      clock: Clock;
-      onState: (url: string, state: CircuitState) => void;
-    },
-  ) {
+  constructor(targets: readonly string[], options: UpstreamOptions) {
     this.#targets = targets.map((url) => new Target(url, options.clock, options.onState));
     this.#timeoutMs = options.timeoutMs;
     this.#retries = options.retries;
+    this.#leastConnections = options.balance === 'least_connections';
+    this.#bodyLimit = options.bodyLimit;
+    const check = options.healthCheck;
+    if (check) {
+      const probe = () => {
+        for (const target of this.#targets) void this.#probe(target, check.path, check.timeoutMs);
+      };
+      probe();
+      this.#healthTimer = setInterval(probe, check.intervalMs);
+      this.#healthTimer.unref();
+    }
+  }
+
+  async #probe(target: Target, path: string, timeoutMs: number): Promise<void> {
+    try {
+      const res = await target.pool.request({
+        path,
+        method: 'GET',
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      await res.body.dump();
+      target.healthy = res.statusCode < 400;
+    } catch {
+      target.healthy = false;
+    }
   }
 
   /** Circuit state per target (metrics). */
@@ -119,17 +160,24 @@ export class Upstream {
       request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined;
     const attempts = IDEMPOTENT.has(request.method ?? '') && bodiless ? 1 + this.#retries : 1;
     let last: ForwardOutcome = { ok: false, reason: 'circuit_open', target: undefined };
+    let tooLarge = false;
+    const body = bodiless
+      ? null
+      : limited(request, this.#bodyLimit, () => {
+          tooLarge = true;
+        });
     for (let attempt = 0; attempt < attempts; attempt++) {
       const target = this.#pick();
       // Nothing admits (every circuit open): answer at once instead of waiting on a dead upstream.
       if (!target) return last.ok ? { ok: false, reason: 'unreachable', target: last.target } : last;
       const started = process.hrtime.bigint();
+      target.inFlight++;
       try {
         const upstream = await target.pool.request({
           path,
           method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
           headers: headers as Record<string, string>,
-          body: bodiless ? null : request,
+          body,
           headersTimeout: this.#timeoutMs,
           bodyTimeout: this.#timeoutMs,
         });
@@ -153,6 +201,7 @@ export class Upstream {
           seconds: Number(process.hrtime.bigint() - started) / 1e9,
         };
       } catch (err) {
+        if (tooLarge) return { ok: false, reason: 'too_large', target: target.url };
         target.failed();
         const code = (err as { code?: string }).code ?? '';
         last = {
@@ -165,6 +214,8 @@ export class Upstream {
           response.destroy();
           return last;
         }
+      } finally {
+        target.inFlight--;
       }
     }
     return last;
@@ -198,14 +249,26 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
     await Promise.all(this.#targets.map((t) => t.pool.close()));
   }
 
   #pick(): Target | undefined {
-    for (let i = 0; i < this.#targets.length; i++) {
-      const target = this.#targets[(this.#next + i) % this.#targets.length] as Target;
-      if (target.admit()) {
-        this.#next = (this.#next + i + 1) % this.#targets.length;
+    const n = this.#targets.length;
+    if (this.#leastConnections) {
+      // Fewest in flight among the healthy; ties go round-robin so equal targets share the load.
+      let best: Target | undefined;
+      for (let i = 0; i < n; i++) {
+        const t = this.#targets[(this.#next + i) % n] as Target;
+        if (t.healthy && t.state === 'closed' && (!best || t.inFlight < best.inFlight)) best = t;
+      }
+      this.#next = (this.#next + 1) % n;
+      if (best) return best;
+    }
+    for (let i = 0; i < n; i++) {
+      const target = this.#targets[(this.#next + i) % n] as Target;
+      if (target.healthy && target.admit()) {
+        this.#next = (this.#next + i + 1) % n;
         return target;
       }
     }
@@ -219,4 +282,22 @@ function responseHeaders(headers: Record<string, string | string[] | undefined>)
     if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
   }
   return out;
+}
+
+/** The request body, refused once it passes `limit` bytes (a chunked body has no length to check first). */
+function limited(source: IncomingMessage, limit: number, onTooLarge: () => void): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) {
+        onTooLarge();
+        done(new Error('request body over the limit'));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  source.on('error', (err) => counter.destroy(err));
+  return source.pipe(counter);
 }
