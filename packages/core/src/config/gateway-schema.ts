@@ -42,7 +42,30 @@ const authenticatorSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   z.object({ kind: z.literal('api_key') }).strict(),
-  z.object({ kind: z.literal('opaque') }).strict(),
+  z
+    .object({
+      kind: z.literal('opaque'),
+      introspection: z
+        .object({
+          url: z.string().url().describe('RFC 7662 introspection endpoint of the IdP.'),
+          client_id: z.string().min(1).max(256),
+          client_secret_env: z
+            .string()
+            .regex(/^[A-Z_][A-Z0-9_]*$/)
+            .describe('Environment variable holding the client secret (never the file).'),
+          cache_seconds: z
+            .number()
+            .int()
+            .min(0)
+            .max(300)
+            .default(60)
+            .describe('Positive answers are reused until exp, at most this long.'),
+        })
+        .strict()
+        .optional()
+        .describe("Another IdP's introspection endpoint; default this Gatehouse's own tokens."),
+    })
+    .strict(),
   z.object({ kind: z.literal('anonymous') }).strict(),
 ]);
 

@@ -111,6 +111,8 @@ export class GatewayServer {
         });
       },
     );
+    // Built now so a route that cannot work (an unset secret variable) fails the start, not a request.
+    for (const route of deps.routes.table.all()) this.#pipeline(route.config);
     this.#server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.#upgrade(request, socket, head).catch((err: unknown) => {

@@ -345,7 +345,11 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
         undefined,
         'the key itself stays at the gateway',
       );
-      assert.equal((await get('/orders/k', { 'x-api-key': `${key.slice(0, -1)}A` })).status, 401);
+      assert.equal(
+        (await get('/orders/k', { 'x-api-key': `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}` }))
+          .status,
+        401,
+      );
     });
 
     test('rate limit: 429 with Retry-After and RateLimit headers; a spoofed X-Forwarded-For does not escape it', async () => {
@@ -423,6 +427,10 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       const answer = await rawRequest(gw, 'GET /public/x HTTP/1.1\r\nHost: x\r\nX-Slow: ', 5000);
       assert.ok(Date.now() - started < 4000, 'closed long before the client finished');
       assert.match(answer, /^(HTTP\/1\.1 408 |$)/, 'timed out');
+      // and one that connects and says nothing at all
+      const idleStarted = Date.now();
+      await rawRequest(gw, '', 5000);
+      assert.ok(Date.now() - idleStarted < 4000, 'an idle connection is closed too');
     });
 
     test('an upstream that hangs times out, trips the breaker, and the gateway stays responsive', async () => {

@@ -231,19 +231,69 @@ export function apiKeyAuthenticator(deps: AuthenticatorDeps) {
   } satisfies Authenticator;
 }
 
-/** Opaque reference tokens of this Gatehouse, checked as introspection would (phantom-token pattern). */
-export function opaqueAuthenticator(deps: AuthenticatorDeps) {
+/**
+ * Opaque reference tokens (the phantom-token pattern): this Gatehouse's own, checked as its
+ * introspection would, or another IdP's through its RFC 7662 endpoint. Positive answers from an
+ * IdP are cached until the token's exp within `cache_seconds`; the cache holds the token's whole
+ * answer (scopes included) and the route's authorizer checks it on every request, so a cached
+ * token never passes a route whose required scopes it lacks.
+ */
+export function opaqueAuthenticator(
+  config: Extract<AuthenticatorConfig, { kind: 'opaque' }>,
+  deps: AuthenticatorDeps,
+) {
+  const remote = config.introspection;
+  const cache = new Map<string, { identity: Identity; until: number }>();
+  const secret = remote ? process.env[remote.client_secret_env] : undefined;
+  if (remote && !secret) {
+    throw new Error(`opaque authenticator: environment variable ${remote.client_secret_env} is not set`);
+  }
   return {
     kind: 'opaque' as const,
     async authenticate(headers: IncomingHttpHeaders): Promise<AuthOutcome> {
       const token = bearerToken(headers);
-      if (token === undefined || !token.startsWith('gatehouse_at_')) return NOT_RESPONSIBLE;
-      const live = await deps.active.check(token);
-      if (!live) return rejected('inactive', 'the access token is not active');
-      return {
-        status: 'accepted',
-        identity: identityOfClaims('opaque', live.claims as unknown as JwtPayload),
-      };
+      if (token === undefined || JWT_SHAPE.test(token) || token.startsWith('sk_')) return NOT_RESPONSIBLE;
+      if (!remote) {
+        if (!token.startsWith('gatehouse_at_')) return NOT_RESPONSIBLE;
+        const live = await deps.active.check(token);
+        if (!live) return rejected('inactive', 'the access token is not active');
+        return {
+          status: 'accepted',
+          identity: identityOfClaims('opaque', live.claims as unknown as JwtPayload),
+        };
+      }
+      const now = deps.clock.nowMs() / 1000;
+      const hit = cache.get(token);
+      if (hit && hit.until > now) return { status: 'accepted', identity: hit.identity };
+      let answer: Record<string, unknown>;
+      try {
+        const res = await (deps.fetch ?? fetch)(remote.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${encodeURIComponent(remote.client_id)}:${encodeURIComponent(secret as string)}`).toString('base64')}`,
+          },
+          body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+          signal: AbortSignal.timeout(5000),
+        });
+        if (!res.ok) return rejected('issuer_unavailable', 'the token issuer cannot be asked');
+        answer = (await res.json()) as Record<string, unknown>;
+      } catch {
+        return rejected('issuer_unavailable', 'the token issuer cannot be reached');
+      }
+      if (answer.active !== true) return rejected('inactive', 'the access token is not active');
+      if (typeof answer.exp === 'number' && answer.exp <= now)
+        return rejected('expired', 'the access token has expired');
+      const identity = identityOfClaims('opaque', answer as JwtPayload);
+      const until = Math.min(typeof answer.exp === 'number' ? answer.exp : now, now + remote.cache_seconds);
+      if (until > now) {
+        if (cache.size >= VERIFIED_CACHE_ENTRIES) {
+          const oldest = cache.keys().next();
+          if (!oldest.done) cache.delete(oldest.value);
+        }
+        cache.set(token, { identity, until });
+      }
+      return { status: 'accepted', identity };
     },
   } satisfies Authenticator;
 }
@@ -279,7 +329,7 @@ export function buildAuthenticators(
       case 'api_key':
         return apiKeyAuthenticator(deps);
       case 'opaque':
-        return opaqueAuthenticator(deps);
+        return opaqueAuthenticator(config, deps);
       default:
         return anonymousAuthenticator;
     }

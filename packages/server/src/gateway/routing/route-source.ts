@@ -1,4 +1,4 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type RouteConfig, routesFileSchema } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
@@ -30,6 +30,9 @@ export class RouteSource {
   readonly #logger: Logger;
   readonly #onReload: (outcome: 'applied' | 'rejected') => void;
   #table: RouteTable;
+  #timer: NodeJS.Timeout | undefined;
+  /** mtime and size of the file as last read: a change to either triggers a reload. */
+  #seen: string | undefined;
 
   constructor(options: {
     inline: readonly RouteConfig[];
@@ -42,7 +45,18 @@ export class RouteSource {
     this.#logger = options.logger;
     this.#onReload = options.onReload ?? (() => undefined);
     // At start a bad routes file is a bad configuration: fail loudly (the caller reports it).
+    this.#seen = this.#stamp();
     this.#table = this.#build(this.#file === undefined ? [] : readRoutesFile(this.#file));
+  }
+
+  #stamp(): string | undefined {
+    if (this.#file === undefined) return undefined;
+    try {
+      const stat = statSync(this.#file);
+      return `${stat.mtimeMs}:${stat.size}`;
+    } catch {
+      return 'missing';
+    }
   }
 
   get table(): RouteTable {
@@ -51,12 +65,16 @@ export class RouteSource {
 
   /** Starts watching the routes file, if there is one. */
   watch(): void {
-    if (this.#file === undefined) return;
-    const file = this.#file;
-    watchFile(file, { interval: POLL_MS, persistent: false }, (current, previous) => {
-      if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
+    if (this.#file === undefined || this.#timer) return;
+    // Polled against the stamp taken when the file was read, so no write after that is missed
+    // (fs.watchFile takes its first stat later) and editors that replace the file are seen too.
+    this.#timer = setInterval(() => {
+      const stamp = this.#stamp();
+      if (stamp === this.#seen) return;
+      this.#seen = stamp;
       this.reload();
-    });
+    }, POLL_MS);
+    this.#timer.unref();
   }
 
   /** Re-reads the routes file now; keeps the old routes when it is bad. */
@@ -78,7 +96,8 @@ export class RouteSource {
   }
 
   stop(): void {
-    if (this.#file !== undefined) unwatchFile(this.#file);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   #build(fromFile: readonly RouteConfig[]): RouteTable {

@@ -46,6 +46,11 @@ export class RouteTable {
     return undefined;
   }
 
+  /** Every route, most specific first. */
+  all(): readonly CompiledRoute[] {
+    return this.#routes;
+  }
+
   /** A route by id (forward-auth and tests). */
   byId(id: string): CompiledRoute | undefined {
     return this.#routes.find((r) => r.config.id === id);
