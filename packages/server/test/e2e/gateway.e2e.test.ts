@@ -10,7 +10,10 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { request } from 'undici';
+import { auditChainKey } from '../../src/audit/audit-chain.js';
+import { verifyAuditChain } from '../../src/audit/verify-audit.js';
 import { digestSecret } from '../../src/clients/client-secrets.js';
+import { storeBehind } from '../support/e2e-store.js';
 import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeOnPostgresAndRedis } from '../support/servers.js';
 
@@ -399,6 +402,28 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       const upstreamSaw = ordersUp.seen.at(-1)?.headers ?? {};
       assert.match(String(upstreamSaw.authorization), /^Bearer ey/, 'the upstream got the internal token');
       assert.notEqual(String(upstreamSaw.authorization), `Bearer ${access}`);
+    });
+
+    test('every denial is in an intact audit chain, with its reason and no credential', async () => {
+      const store = storeBehind(storage(), gh.dataDir);
+      try {
+        const result = await verifyAuditChain(store, auditChainKey(Buffer.from(KEK, 'base64url')));
+        assert.equal(result.ok, true, JSON.stringify(result));
+        const denied = (await store.audit.list(0, 1_000_000)).filter((r) => r.action === 'gateway.denied');
+        const reasons = new Set(denied.map((r) => (JSON.parse(r.details) as { reason: string }).reason));
+        for (const reason of [
+          'no_credentials',
+          'invalid_signature',
+          'revoked',
+          'insufficient_scope',
+          'rate_limited',
+        ]) {
+          assert.ok(reasons.has(reason), `audited: ${reason} (saw ${[...reasons].join(', ')})`);
+        }
+        assert.ok(!/eyJ[\w-]+\.eyJ/.test(JSON.stringify(denied)), 'no token in the audit log');
+      } finally {
+        await store.close();
+      }
     });
 
     if (shared) {

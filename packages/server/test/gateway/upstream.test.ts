@@ -145,3 +145,31 @@ test('the breaker opens after five failures, refuses at once, and a half-open pr
   assert.deepEqual(states, ['open', 'half_open', 'closed']);
   await upstream.close();
 });
+
+test('idempotent requests without a body are retried on the next target; others are not', async () => {
+  const hits = { bad: 0, good: 0 };
+  const bad = await listen((_req, res) => {
+    hits.bad++;
+    res.statusCode = 503;
+    res.end();
+  });
+  const good = await listen((_req, res) => {
+    hits.good++;
+    res.end('ok');
+  });
+  const upstream = new Upstream([bad, good], { ...base, retries: 1 });
+  const url = await front(upstream);
+  const get = await request(`${url}/x`);
+  assert.equal(get.statusCode, 200, 'GET retried on the other target');
+  await get.body.dump();
+  // round-robin now points at `good`; make the POST start at `bad` again
+  await (await request(`${url}/x`)).body.dump();
+  const post = await request(`${url}/x`, { method: 'POST', body: 'x' });
+  const statuses = [post.statusCode];
+  await post.body.dump();
+  const second = await request(`${url}/x`, { method: 'POST', body: 'x' });
+  statuses.push(second.statusCode);
+  await second.body.dump();
+  assert.ok(statuses.includes(503), `a POST that hit the failing target was answered as is (${statuses})`);
+  await upstream.close();
+});
