@@ -1,4 +1,5 @@
 import { isAbsolute, join } from 'node:path';
+import { Counter } from 'prom-client';
 import type { Runtime } from '../runtime.js';
 import { GatewayServer } from './gateway-server.js';
 import { InternalTokens } from './pipeline/mutate.js';
@@ -18,13 +19,24 @@ export function gatewayConfigured(runtime: Runtime): boolean {
 export function buildGateway(runtime: Runtime): GatewayServer {
   const { config } = runtime;
   const file = config.gateway.routes_file;
+  const reloads = new Counter({
+    name: 'gatehouse_gateway_route_reloads_total',
+    help: 'Routes file reloads, by outcome (applied, rejected: the previous routes stay).',
+    labelNames: ['outcome'],
+    registers: [runtime.metrics.registry],
+  });
+  let gateway: GatewayServer | undefined;
   const routes = new RouteSource({
     inline: config.gateway.routes,
     file: file === undefined ? undefined : isAbsolute(file) ? file : join(process.cwd(), file),
     logger: runtime.logger,
+    onReload: (outcome) => {
+      reloads.inc({ outcome });
+      if (outcome === 'applied') gateway?.routesChanged();
+    },
   });
   routes.watch();
-  return new GatewayServer({
+  gateway = new GatewayServer({
     config,
     routes,
     auth: {
@@ -50,4 +62,5 @@ export function buildGateway(runtime: Runtime): GatewayServer {
     logger: runtime.logger,
     onClose: () => routes.stop(),
   });
+  return gateway;
 }

@@ -86,8 +86,7 @@ export class GatewayServer {
   readonly #server: Server;
   readonly #clientAddress: ClientAddress;
   readonly #metrics: GatewayMetrics;
-  readonly #pipelines = new WeakMap<RouteConfig, RoutePipeline>();
-  readonly #upstreams = new Set<Upstream>();
+  readonly #pipelines = new Map<RouteConfig, RoutePipeline>();
 
   constructor(deps: GatewayDeps) {
     this.#deps = deps;
@@ -135,8 +134,31 @@ export class GatewayServer {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
-    await Promise.all([...this.#upstreams].map((u) => u.close()));
+    await Promise.all([...this.#pipelines.values()].map((p) => p.upstream.close()));
     this.#deps.onClose?.();
+  }
+
+  /**
+   * After a routes reload: builds the new routes' pipelines and closes the connection pools of
+   * routes that are gone (in-flight requests on them finish first).
+   */
+  routesChanged(): void {
+    const live = new Set(this.#deps.routes.table.all().map((r) => r.config));
+    for (const [config, pipeline] of this.#pipelines) {
+      if (live.has(config)) continue;
+      this.#pipelines.delete(config);
+      pipeline.upstream.close().catch(() => undefined);
+    }
+    for (const config of live) {
+      try {
+        this.#pipeline(config);
+      } catch (err) {
+        this.#deps.logger.error(
+          { err, route: config.id },
+          'reloaded route cannot be built; its requests will fail',
+        );
+      }
+    }
   }
 
   closeAllConnections(): void {
@@ -466,7 +488,6 @@ export class GatewayServer {
           this.#deps.logger.warn({ route: route.id, target, state }, 'upstream circuit changed');
         },
       });
-      this.#upstreams.add(upstream);
       pipeline = { chain: buildAuthenticators(route.authenticate, this.#deps.auth), upstream };
       this.#pipelines.set(route, pipeline);
     }

@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { request } from 'undici';
@@ -531,6 +534,48 @@ function rawRequest(base: string, text: string, deadlineMs = 3000): Promise<stri
     socket.write(text);
   });
 }
+
+describe('gateway routes file (a real process)', () => {
+  test('a changed routes file applies without a restart; a bad one keeps the old routes', async () => {
+    const up = await echoServer('reload');
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-routes-e2e-'));
+    const file = join(dir, 'routes.yaml');
+    const route = (id: string) =>
+      `  - id: ${id}\n    match: { path: /${id} }\n    authenticate: [anonymous]\n    upstream: { service: ${id}, targets: ['${up.url}'] }\n`;
+    writeFileSync(file, `routes:\n${route('first')}`);
+    const port = await freePort();
+    const gh = await startGatehouse({ gateway: { port, routes_file: file } });
+    const status = async (path: string) => {
+      const res = await request(`http://127.0.0.1:${port}${path}`);
+      await res.body.dump();
+      return res.statusCode;
+    };
+    const eventually = async (path: string, expected: number) => {
+      for (let i = 0; i < 40; i++) {
+        if ((await status(path)) === expected) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`${path} never answered ${expected}`);
+    };
+    try {
+      assert.equal(await status('/first/x'), 200);
+      assert.equal(await status('/second/x'), 404);
+      writeFileSync(file, `routes:\n${route('first')}${route('second')}`);
+      await eventually('/second/x', 200);
+      writeFileSync(file, 'routes:\n  - id: Bad Id\n');
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await status('/second/x'), 200, 'the bad file changed nothing');
+      const metrics = await (await request(`${gh.baseUrl}/metrics`)).body.text();
+      assert.match(metrics, /gatehouse_gateway_route_reloads_total\{outcome="applied"\} 1/);
+      assert.match(metrics, /gatehouse_gateway_route_reloads_total\{outcome="rejected"\} 1/);
+      assert.match(gh.output(), /gateway routes file rejected; keeping the previous routes/);
+    } finally {
+      assert.equal(await gh.stop(), 0);
+      await up.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 gatewaySuite('embedded', () => undefined);
 
