@@ -122,6 +122,10 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     users: runtime.users,
     families: runtime.families,
     apiKeys: runtime.apiKeys,
+    maxTokenExpiry: () =>
+      Math.floor(runtime.clock.nowMs() / 1000) +
+      config.tokens.max_access_token_ttl +
+      config.tokens.clock_skew,
   });
   return app;
 }

@@ -173,7 +173,14 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       });
     }
 
-    const revocations = new Revocations({ store, bus, clock, logger });
+    const revocations = new Revocations(
+      { store, bus, clock, logger },
+      {
+        expectedEntries: config.revocation.expected_entries,
+        maxStalenessSeconds: config.revocation.max_staleness,
+        maxTokenLifetime: config.tokens.max_access_token_ttl + config.tokens.clock_skew,
+      },
+    );
     await revocations.start();
     closers.push(() => revocations.stop());
 

@@ -406,6 +406,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    revocation: z
+      .object({
+        expected_entries: z
+          .number()
+          .int()
+          .min(1000)
+          .max(100_000_000)
+          .default(1_000_000)
+          .describe(
+            'Revoked token and session ids the Bloom filter is sized for (0.1 % false positives; 1.8 MB per million).',
+          ),
+        max_staleness: z
+          .number()
+          .int()
+          .min(1)
+          .max(300)
+          .default(5)
+          .describe(
+            'Seconds without a successful resync with the durable log after which a Bloom "no" is not trusted (the log is asked) and /readyz reports not ready.',
+          ),
+      })
+      .strict()
+      .prefault({}),
     clients: z.array(clientConfigSchema).default([]),
     example_client: z
       .boolean()

@@ -314,6 +314,43 @@ export interface RefreshTokenRepository {
   purgeExpired(now: number): Promise<number>;
 }
 
+/** What a revocation names: a token, a session, or everything of a subject or client before a time. */
+export type RevocationKind = 'jti' | 'sid' | 'sub' | 'client';
+
+/** One revocation as the caller describes it. */
+export interface RevocationEntry {
+  kind: RevocationKind;
+  /** The jti, session id, subject or client id. */
+  value: string;
+  /** For `sub` and `client`: tokens issued (iat) before this epoch second are revoked. 0 otherwise. */
+  notBefore: number;
+  /** When the entry may be purged: every token it could revoke has expired by then. */
+  exp: number;
+  createdAt: number;
+}
+
+/** A revocation as stored: numbered, so instances can tell when they missed one. */
+export interface RevocationRecord extends RevocationEntry {
+  seq: number;
+}
+
+/**
+ * The durable revocation log: the truth every instance rebuilds from and resyncs against. The
+ * shared cache and the bus only make it fast.
+ */
+export interface RevocationLogRepository {
+  /** Appends with the next sequence number (retrying past concurrent writers); returns the record. */
+  append(entry: RevocationEntry): Promise<RevocationRecord>;
+  /** Records after `afterSeq`, ascending, at most `limit`. */
+  since(afterSeq: number, limit: number): Promise<RevocationRecord[]>;
+  /** Highest sequence number, 0 when empty. */
+  head(): Promise<number>;
+  /** The live entry for a kind and value (the latest), or undefined. */
+  find(kind: RevocationKind, value: string, now: number): Promise<RevocationRecord | undefined>;
+  /** Deletes entries whose exp is before `now` (never the head); returns how many. */
+  purgeExpired(now: number): Promise<number>;
+}
+
 /** The durable store: one per process, shared by every role. */
 export interface Store {
   /** Adapter name, e.g. `embedded` or `postgres`. */
@@ -326,6 +363,7 @@ export interface Store {
   readonly users: UserRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly refreshTokens: RefreshTokenRepository;
+  readonly revocationLog: RevocationLogRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

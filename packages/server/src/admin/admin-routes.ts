@@ -13,6 +13,7 @@ import type { UserDirectory } from '../users/user-directory.js';
 import {
   clientIdParam,
   createClientBody,
+  revocationBody,
   revokeTokenBody,
   rotateKeyBody,
   updateClientBody,
@@ -34,6 +35,8 @@ export interface AdminDeps {
   audit: AuditLog;
   users: UserDirectory;
   families: RefreshFamilies;
+  /** The latest expiry a token issued now can have (how long a bare id revocation is kept). */
+  maxTokenExpiry: () => number;
   apiKeys: ApiKeys;
 }
 
@@ -193,6 +196,34 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         const key = await deps.keys.rotate(request.body?.activation_delay);
         await audited(request, 'key.rotated', key.kid, { activates_at: key.activates_at });
         return reply.code(201).send({ key });
+      },
+    );
+
+    secured.post<{ Body: { kind: 'subject' | 'client' | 'session' | 'token'; value: string } }>(
+      '/revocations',
+      { schema: { body: revocationBody } },
+      async (request, reply) => {
+        const { kind, value } = request.body;
+        let record: { seq: number; notBefore: number } | undefined;
+        if (kind === 'subject' || kind === 'client') {
+          record = await deps.revocations.revokeAllOf(kind === 'subject' ? 'sub' : 'client', value);
+        } else if (kind === 'session') {
+          // A live family ends with its refresh tokens; an unknown id is still revoked as a sid.
+          if (!(await deps.families.endById(value, 'admin', `admin:${admins.get(request) ?? 'unknown'}`))) {
+            record = await deps.revocations.revokeSession(value, deps.maxTokenExpiry());
+          }
+        } else {
+          record = await deps.revocations.revoke(value, deps.maxTokenExpiry());
+        }
+        await audited(request, 'revocation.created', value, { kind });
+        return reply.code(201).send({
+          revoked: {
+            kind,
+            value,
+            ...(record && { seq: record.seq }),
+            ...(record?.notBefore && { not_before: record.notBefore }),
+          },
+        });
       },
     );
 

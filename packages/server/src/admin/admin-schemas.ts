@@ -107,6 +107,16 @@ export const revokeTokenBody = {
   additionalProperties: false,
 } as const;
 
+export const revocationBody = {
+  type: 'object',
+  properties: {
+    kind: { type: 'string', enum: ['subject', 'client', 'session', 'token'] },
+    value: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' },
+  },
+  required: ['kind', 'value'],
+  additionalProperties: false,
+} as const;
+
 export const problemSchema = {
   type: 'object',
   properties: {

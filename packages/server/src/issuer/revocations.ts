@@ -1,87 +1,268 @@
-import { type Bus, type Clock, epochSeconds, type Store } from '@gatehouse/core';
+import {
+  type Bus,
+  type Clock,
+  epochSeconds,
+  type RevocationKind,
+  type RevocationRecord,
+  type Store,
+} from '@gatehouse/core';
 import type { Logger } from 'pino';
+import { BloomFilter } from '../revocation/bloom-filter.js';
 
 export const TOKEN_REVOKED_TOPIC = 'token.revoked';
 
-const SESSION_PREFIX = 'sid:';
+/** Bound of the exact map of recent revocations; past it the oldest go (the Bloom filter stays). */
+const RECENT_ENTRIES = 100_000;
+/** How often each instance compares its position with the durable log's head. */
+const RESYNC_MS = 1_000;
+const PAGE = 10_000;
 
-/** Bound of the local map: past it the oldest entries go, and the store answers for them. */
-const LOCAL_ENTRIES = 100_000;
+export interface RevocationOptions {
+  /** Revoked ids the Bloom filter is sized for (at 0.1 % false positives). */
+  expectedEntries?: number;
+  /** Past this many seconds without a successful resync, a Bloom "no" is no longer final. */
+  maxStalenessSeconds?: number;
+  /** Longest token lifetime: how long a subject or client watermark must be kept. */
+  maxTokenLifetime?: number;
+}
+
+/** The claims a revocation check looks at. */
+export interface RevocableClaims {
+  jti: string;
+  sid?: string | undefined;
+  sub?: string | undefined;
+  client_id?: string | undefined;
+  iat?: number | undefined;
+}
+
+/** Where this instance stands against the durable log (readiness, metrics). */
+export interface RevocationStatus {
+  synced: boolean;
+  appliedSeq: number;
+  /** Seconds since the last successful resync. */
+  staleness: number;
+}
 
 /**
- * Revoked token ids. The durable store is the truth and is written before a revocation is
- * acknowledged; a local map answers repeat checks without a round trip, and the bus tells the
- * other instances at once. (The full fabric — watermarks, bloom filter, shared cache — builds on this.)
+ * The revocation fabric. A revocation is acknowledged only once it is in the durable log, then
+ * applied here and published; every instance applies what it hears and, once a second (and at
+ * once on a gap in the sequence numbers), reads what it missed from the log, which is also what
+ * it loads at start before it reports ready. The bus only makes it fast: it may lose messages.
+ *
+ * The check, one function for the issuer, the gateway and introspection: subject and client
+ * watermarks ("everything issued before T", one entry for any number of tokens) → the exact map
+ * of recent revocations → the Bloom filter of revoked token and session ids, whose "no" is final
+ * while this instance is in sync → the durable log for a "maybe", or when it is not.
  */
 export class Revocations {
   readonly #store: Store;
   readonly #bus: Bus;
   readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #local = new Map<string, number>();
+  readonly #bloom: BloomFilter;
+  readonly #maxStalenessMs: number;
+  readonly #maxTokenLifetime: number;
+  readonly #recent = new Map<string, number>();
+  readonly #watermarks = { sub: new Map<string, number>(), client: new Map<string, number>() };
+  #applied = 0;
+  #synced = false;
+  #lastSyncMs = 0;
+  #resyncing: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
-  #sweep: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #ticks = 0;
 
-  constructor(deps: { store: Store; bus: Bus; clock: Clock; logger: Logger }) {
+  constructor(
+    deps: { store: Store; bus: Bus; clock: Clock; logger: Logger },
+    options: RevocationOptions = {},
+  ) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
+    this.#bloom = new BloomFilter(options.expectedEntries ?? 1_000_000, 0.001);
+    this.#maxStalenessMs = (options.maxStalenessSeconds ?? 5) * 1000;
+    this.#maxTokenLifetime = options.maxTokenLifetime ?? 86_400;
   }
 
+  /** Subscribes, then loads the whole live log: resolves once this instance may answer. */
   async start(): Promise<void> {
-    this.#unsubscribe = await this.#bus.subscribe(TOKEN_REVOKED_TOPIC, (message) => {
-      if (typeof message.jti === 'string' && typeof message.exp === 'number')
-        this.#remember(message.jti, message.exp);
-    });
-    this.#sweep = setInterval(() => this.#purge(), 60_000);
-    this.#sweep.unref();
+    this.#unsubscribe = await this.#bus.subscribe(TOKEN_REVOKED_TOPIC, (message) => this.#heard(message));
+    await this.resync();
+    this.#timer = setInterval(() => {
+      this.resync().catch((err: unknown) => this.#logger.warn({ err }, 'revocation resync failed'));
+      if (++this.#ticks % 60 === 0) this.#purge();
+    }, RESYNC_MS);
+    this.#timer.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.#sweep) clearInterval(this.#sweep);
+    if (this.#timer) clearInterval(this.#timer);
     await this.#unsubscribe?.();
   }
 
-  /** Revokes a token id until `exp`; durable before it resolves, then announced. */
-  async revoke(jti: string, exp: number): Promise<void> {
-    await this.#store.tokens.revoke({ jti, exp, revokedAt: epochSeconds(this.#clock) });
-    this.#remember(jti, exp);
-    await this.#bus.publish(TOKEN_REVOKED_TOPIC, { jti, exp }).catch((err: unknown) => {
-      this.#logger.warn({ err }, 'could not publish revocation; other instances read it from the store');
-    });
+  status(): RevocationStatus {
+    return {
+      synced: this.#synced,
+      appliedSeq: this.#applied,
+      staleness:
+        this.#lastSyncMs === 0 ? Number.POSITIVE_INFINITY : (this.#clock.nowMs() - this.#lastSyncMs) / 1000,
+    };
+  }
+
+  /** Revokes a token id until `exp`. */
+  revoke(jti: string, exp: number): Promise<RevocationRecord> {
+    return this.#revoke('jti', jti, 0, exp);
+  }
+
+  /** Revokes every token minted from a session (refresh family) until `exp`. */
+  revokeSession(sid: string, exp: number): Promise<RevocationRecord> {
+    return this.#revoke('sid', sid, 0, exp);
   }
 
   /**
-   * Revokes every token minted from a session (refresh family) until `exp`, the moment the last
-   * of them expires. Kept beside token ids under a `sid:` key (a jti never contains ':').
+   * Revokes everything of a subject (or a client) issued up to now, with one entry whatever the
+   * number of tokens: a token is revoked when its `iat` is before the watermark. The watermark
+   * is the next second, so a token from this very second is caught too (iat has whole seconds).
    */
-  revokeSession(sid: string, exp: number): Promise<void> {
-    return this.revoke(SESSION_PREFIX + sid, exp);
+  revokeAllOf(kind: 'sub' | 'client', value: string): Promise<RevocationRecord> {
+    const notBefore = epochSeconds(this.#clock) + 1;
+    return this.#revoke(kind, value, notBefore, notBefore + this.#maxTokenLifetime);
   }
 
-  /** Whether a token's own id or its session is revoked. */
-  async isTokenRevoked(claims: { jti: string; sid?: string | undefined }): Promise<boolean> {
-    if (await this.isRevoked(claims.jti)) return true;
-    return claims.sid !== undefined && this.isRevoked(SESSION_PREFIX + claims.sid);
-  }
-
-  async isRevoked(jti: string): Promise<boolean> {
-    if (this.#local.has(jti)) return true;
-    return this.#store.tokens.isRevoked(jti);
-  }
-
-  #remember(jti: string, exp: number): void {
-    if (this.#local.size >= LOCAL_ENTRIES) {
-      const oldest = this.#local.keys().next();
-      if (!oldest.done) this.#local.delete(oldest.value);
+  /** Whether a token is revoked: by id, by its session, or by a subject or client watermark. */
+  async isTokenRevoked(claims: RevocableClaims): Promise<boolean> {
+    const iat = claims.iat ?? 0;
+    if (claims.sub !== undefined && iat < (this.#watermarks.sub.get(claims.sub) ?? 0)) return true;
+    if (claims.client_id !== undefined && iat < (this.#watermarks.client.get(claims.client_id) ?? 0))
+      return true;
+    const keys: [RevocationKind, string][] = [['jti', claims.jti]];
+    if (claims.sid !== undefined) keys.push(['sid', claims.sid]);
+    const now = epochSeconds(this.#clock);
+    if (keys.some(([kind, value]) => (this.#recent.get(`${kind}:${value}`) ?? 0) >= now)) return true;
+    const maybe = keys.filter(([kind, value]) => this.#bloom.mightContain(`${kind}:${value}`));
+    if (maybe.length === 0 && this.#fresh()) return false;
+    // A "maybe", or knowledge too old to trust a "no": ask the durable log.
+    const checks = maybe.length === 0 ? keys : maybe;
+    for (const [kind, value] of checks) {
+      if (await this.#store.revocationLog.find(kind, value, now)) return true;
     }
-    this.#local.set(jti, exp);
+    return false;
+  }
+
+  /** Whether a token id is revoked (tokens without further claims). */
+  isRevoked(jti: string): Promise<boolean> {
+    return this.isTokenRevoked({ jti });
+  }
+
+  /** Reads what this instance missed from the durable log; one at a time. */
+  resync(): Promise<void> {
+    this.#resyncing ??= (async () => {
+      try {
+        for (;;) {
+          const page = await this.#store.revocationLog.since(this.#applied, PAGE);
+          for (const record of page) this.#apply(record);
+          if (page.length < PAGE) break;
+        }
+        this.#synced = true;
+        this.#lastSyncMs = this.#clock.nowMs();
+      } finally {
+        this.#resyncing = undefined;
+      }
+    })();
+    return this.#resyncing;
+  }
+
+  async #revoke(
+    kind: RevocationKind,
+    value: string,
+    notBefore: number,
+    exp: number,
+  ): Promise<RevocationRecord> {
+    // Durable first: only then is the revocation acknowledged.
+    const record = await this.#store.revocationLog.append({
+      kind,
+      value,
+      notBefore,
+      exp,
+      createdAt: epochSeconds(this.#clock),
+    });
+    this.#place(record);
+    const message = {
+      seq: record.seq,
+      kind,
+      value,
+      not_before: notBefore,
+      exp,
+      ...(kind === 'jti' && { jti: value }),
+    };
+    await this.#bus.publish(TOKEN_REVOKED_TOPIC, message).catch((err: unknown) => {
+      this.#logger.warn({ err }, 'could not publish a revocation; other instances read it from the log');
+    });
+    return record;
+  }
+
+  #heard(message: Record<string, unknown>): void {
+    const { seq, kind, value, not_before: notBefore, exp } = message;
+    if (
+      typeof seq !== 'number' ||
+      typeof value !== 'string' ||
+      typeof notBefore !== 'number' ||
+      typeof exp !== 'number' ||
+      !['jti', 'sid', 'sub', 'client'].includes(kind as string)
+    ) {
+      return;
+    }
+    this.#place({ seq, kind: kind as RevocationKind, value, notBefore, exp, createdAt: 0 });
+  }
+
+  /** Applies a record heard out of band; a jump in the numbering means something was missed. */
+  #place(record: RevocationRecord): void {
+    const gap = record.seq > this.#applied + 1;
+    this.#mark(record);
+    if (!gap) {
+      this.#applied = Math.max(this.#applied, record.seq);
+      return;
+    }
+    this.resync().catch((err: unknown) => this.#logger.warn({ err }, 'revocation resync after a gap failed'));
+  }
+
+  #apply(record: RevocationRecord): void {
+    this.#mark(record);
+    this.#applied = Math.max(this.#applied, record.seq);
+  }
+
+  /** Records a revocation in memory (idempotent: applying twice changes nothing). */
+  #mark(record: RevocationRecord): void {
+    if (record.kind === 'sub' || record.kind === 'client') {
+      const map = this.#watermarks[record.kind];
+      map.set(record.value, Math.max(map.get(record.value) ?? 0, record.notBefore));
+      return;
+    }
+    const key = `${record.kind}:${record.value}`;
+    this.#bloom.add(key);
+    if (this.#recent.size >= RECENT_ENTRIES) {
+      const oldest = this.#recent.keys().next();
+      if (!oldest.done) this.#recent.delete(oldest.value);
+    }
+    this.#recent.set(key, record.exp);
+  }
+
+  #fresh(): boolean {
+    return this.#synced && this.#clock.nowMs() - this.#lastSyncMs <= this.#maxStalenessMs;
   }
 
   #purge(): void {
     const now = epochSeconds(this.#clock);
-    for (const [jti, exp] of this.#local) if (exp <= now) this.#local.delete(jti);
+    for (const [key, exp] of this.#recent) if (exp < now) this.#recent.delete(key);
+    // A watermark older than every token it could catch has done its work. (Bloom bits are not
+    // removed; the filter is rebuilt from the log at the next start.)
+    for (const map of Object.values(this.#watermarks)) {
+      for (const [value, notBefore] of map) if (notBefore + this.#maxTokenLifetime < now) map.delete(value);
+    }
+    this.#store.revocationLog
+      .purgeExpired(now)
+      .catch((err: unknown) => this.#logger.warn({ err }, 'purging expired revocations failed'));
     this.#store.tokens
       .purgeExpired(now)
       .catch((err: unknown) => this.#logger.warn({ err }, 'purging expired tokens failed'));

@@ -16,6 +16,13 @@ export async function operationsRoutes(app: FastifyInstance, runtime: Runtime): 
     keys: async () => {
       if (!runtime.keys.ready) throw new Error('no signing key loaded');
     },
+    revocations: async () => {
+      const { synced, staleness } = runtime.revocations.status();
+      if (!synced) throw new Error('revocations not loaded yet');
+      if (staleness > runtime.config.revocation.max_staleness) {
+        throw new Error(`revocations last synced ${Math.round(staleness)} s ago`);
+      }
+    },
   };
   app.get('/readyz', async (_request, reply) => {
     const results: Record<string, string> = {};

@@ -294,7 +294,15 @@ export class RefreshFamilies {
   async endAllFor(sub: string, reason: FamilyEndReason, actor: string): Promise<number> {
     const ended = await this.#store.refreshTokens.revokeSubject(sub, epochSeconds(this.#clock), reason);
     for (const family of ended) await this.#afterEnd(family, reason, actor);
+    // And every other token of the user (exchanged, from other grants): one watermark for all.
+    await this.#revocations.revokeAllOf('sub', sub);
     return ended.length;
+  }
+
+  /** Ends one family by id (admin API); false when unknown or already ended. */
+  async endById(id: string, reason: FamilyEndReason, actor: string): Promise<boolean> {
+    const family = await this.#store.refreshTokens.getFamily(id);
+    return family ? this.end(family, reason, actor) : false;
   }
 
   /** Live families of a subject (admin API): unrevoked, within both the absolute and the idle limit. */

@@ -134,6 +134,10 @@ function preparedLookups(database: SqliteDatabase.Database): PointLookups {
       ).run(now);
       return statement('delete from refresh_families where expires_at < ?').run(now).changes;
     }),
+    revocation: (kind, value, now) =>
+      statement(
+        'select * from revocation_log where kind = ? and value = ? and exp >= ? order by seq desc limit 1',
+      ).get(kind, value, now) as Selectable<Database['revocation_log']> | undefined,
     purgeTokens: transaction((now: number) => {
       const opaque = statement('delete from opaque_tokens where exp < ?').run(now).changes;
       return opaque + statement('delete from revoked_tokens where exp < ?').run(now).changes;

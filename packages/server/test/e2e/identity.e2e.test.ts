@@ -483,6 +483,27 @@ function identitySuite(name: string, storage: () => Record<string, unknown> | un
       assert.equal(none.status, 404);
     });
 
+    test('admin API revocations: one subject watermark ends every token of the user, however many', async () => {
+      const s = await browserSession('wanda');
+      const more = await Promise.all(Array.from({ length: 5 }, () => login('wanda')));
+      const tokens = [s.accessToken, ...more.map((m) => m.json.access_token as string)];
+      for (const t of tokens) assert.equal((await introspect(t)).active, true);
+      const res = await call('POST', '/admin/v1/revocations', {
+        body: JSON.stringify({ kind: 'subject', value: s.userId }),
+        headers: { ...adminAuth, ...json },
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.json));
+      for (const t of tokens) assert.deepEqual(await introspect(t), { active: false });
+      const bad = await call('POST', '/admin/v1/revocations', {
+        body: JSON.stringify({ kind: 'everything', value: 'x' }),
+        headers: { ...adminAuth, ...json },
+      });
+      assert.equal(bad.status, 400);
+      await sleep(1100); // the watermark covers the second it was set in
+      const again = await login('wanda');
+      assert.equal((await introspect(again.json.access_token as string)).active, true, 'new logins work');
+    });
+
     test('a password change or disabling the user ends their sessions', async () => {
       const a = await browserSession('heidi');
       const changed = await call('PUT', `/admin/v1/users/${a.userId}/password`, {

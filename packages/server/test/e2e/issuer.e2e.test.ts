@@ -638,6 +638,7 @@ function issuerSuite(name: string, storage: () => Record<string, unknown> | unde
         cache: 'ok',
         bus: 'ok',
         keys: 'ok',
+        revocations: 'ok',
       });
       const metrics = await (await request(`${base}/metrics`)).body.text();
       assert.match(metrics, /gatehouse_tokens_issued_total\{grant_type="client_credentials"\} \d+/);

@@ -478,6 +478,47 @@ function storeContract(h: StoreHarness): void {
     assert.ok(await store.refreshTokens.find('n0'));
   });
 
+  it('revocation log: numbered without gaps under concurrent writers, read after a seq, found by kind and value, purged at exp', async (t) => {
+    const store = await h.open(t);
+    assert.equal(await store.revocationLog.head(), 0);
+    const entry = (kind: 'jti' | 'sub', value: string, exp = FAR_EXP) => ({
+      kind,
+      value,
+      notBefore: kind === 'sub' ? T0 : 0,
+      exp,
+      createdAt: T0,
+    });
+    const written = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => store.revocationLog.append(entry('jti', `j${i}`))),
+    );
+    assert.deepEqual(
+      written.map((r) => r.seq).sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    await store.revocationLog.append(entry('sub', 'usr_1'));
+    await store.revocationLog.append(entry('jti', 'old', T0 + 5));
+    assert.equal(await store.revocationLog.head(), 12);
+    assert.deepEqual(
+      (await store.revocationLog.since(10, 100)).map((r) => [r.seq, r.kind, r.value]),
+      [
+        [11, 'sub', 'usr_1'],
+        [12, 'jti', 'old'],
+      ],
+    );
+    assert.equal((await store.revocationLog.since(0, 3)).length, 3);
+    assert.equal((await store.revocationLog.find('sub', 'usr_1', T0))?.notBefore, T0);
+    assert.equal(await store.revocationLog.find('jti', 'usr_1', T0), undefined, 'kind is part of the key');
+    assert.equal(
+      await store.revocationLog.find('jti', 'old', T0 + 6),
+      undefined,
+      'expired entries are not found',
+    );
+    assert.equal(await store.revocationLog.purgeExpired(T0 + 6), 0, 'the head is kept even when expired');
+    await store.revocationLog.append(entry('jti', 'next'));
+    assert.equal(await store.revocationLog.purgeExpired(T0 + 6), 1);
+    assert.equal(await store.revocationLog.head(), 13, 'numbering goes on from the head');
+  });
+
   it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {
     await assert.rejects(async () => {
       const store = h.openUnreachable();

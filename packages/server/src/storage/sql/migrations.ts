@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 
 /**
  * Versioned migrations, applied in name order by Kysely's Migrator. A migration is never edited
@@ -178,6 +178,36 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('refresh_families').ifExists().execute();
       await db.schema.alterTable('opaque_tokens').dropColumn('extra').execute();
       await db.schema.alterTable('clients').dropColumn('may_act').execute();
+    },
+  },
+  '0006_revocation_log': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('revocation_log')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('not_before', 'bigint', (c) => c.notNull())
+        .addColumn('exp', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('revocation_log_lookup_idx')
+        .on('revocation_log')
+        .columns(['kind', 'value'])
+        .execute();
+      await db.schema.createIndex('revocation_log_exp_idx').on('revocation_log').column('exp').execute();
+      // Revocations made before the log existed carry over, numbered in the order they were made.
+      await sql`
+        insert into revocation_log (seq, kind, value, not_before, exp, created_at)
+        select row_number() over (order by revoked_at, jti),
+               case when jti like 'sid:%' then 'sid' else 'jti' end,
+               case when jti like 'sid:%' then substr(jti, 5) else jti end,
+               0, exp, revoked_at
+        from revoked_tokens`.execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('revocation_log').ifExists().execute();
     },
   },
 };

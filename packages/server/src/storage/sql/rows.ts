@@ -9,6 +9,8 @@ import type {
   OpaqueTokenRecord,
   RecentRotation,
   RefreshFamilyRecord,
+  RevocationKind,
+  RevocationRecord,
   RevokedTokenRecord,
   SigningKeyRecord,
   UserPatch,
@@ -22,6 +24,7 @@ import type {
   ClientsTable,
   OpaqueTokensTable,
   RefreshFamiliesTable,
+  RevocationLogTable,
   RevokedTokensTable,
   SigningKeysTable,
   UsersTable,
@@ -242,6 +245,30 @@ export function familyToRow(record: RefreshFamilyRecord): Insertable<RefreshFami
     recent_rotations: JSON.stringify(record.recentRotations),
     revoked_at: record.revokedAt,
     revoked_reason: record.revokedReason,
+  };
+}
+
+const REVOCATION_KINDS: readonly RevocationKind[] = ['jti', 'sid', 'sub', 'client'];
+
+export function revocationFromRow(row: Selectable<RevocationLogTable>): RevocationRecord {
+  return {
+    seq: toEpoch(row.seq),
+    kind: oneOf(row.kind, REVOCATION_KINDS),
+    value: row.value,
+    notBefore: toEpoch(row.not_before),
+    exp: toEpoch(row.exp),
+    createdAt: toEpoch(row.created_at),
+  };
+}
+
+export function revocationToRow(record: RevocationRecord): Insertable<RevocationLogTable> {
+  return {
+    seq: record.seq,
+    kind: record.kind,
+    value: record.value,
+    not_before: record.notBefore,
+    exp: record.exp,
+    created_at: record.createdAt,
   };
 }
 

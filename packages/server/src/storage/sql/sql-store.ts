@@ -10,6 +10,7 @@ import type {
   OpaqueTokenRecord,
   RefreshFamilyRecord,
   RefreshTokenRepository,
+  RevocationLogRepository,
   RevokedTokenRecord,
   SigningKeyRecord,
   SigningKeyRepository,
@@ -36,6 +37,8 @@ import {
   familyToRow,
   opaqueTokenFromRow,
   opaqueTokenToRow,
+  revocationFromRow,
+  revocationToRow,
   revokedTokenToRow,
   type SigningKeyPatch,
   signingKeyFromRow,
@@ -97,6 +100,8 @@ export interface PointLookups {
     changes: Updateable<Database['refresh_families']>,
     token: Insertable<Database['refresh_tokens']>,
   ): boolean;
+  /** The latest live revocation of a kind and value (the gateway's exact check after a Bloom "maybe"). */
+  revocation(kind: string, value: string, now: number): Selectable<Database['revocation_log']> | undefined;
   /** Deletes expired families and their tokens in one transaction; returns the families deleted. */
   purgeFamilies(now: number): number;
   /** Deletes expired opaque tokens and revocations in one transaction; returns the rows deleted. */
@@ -490,6 +495,72 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
   };
 
+  const revocationLog: RevocationLogRepository = {
+    append: (entry) =>
+      guard('revocation', async () => {
+        // Numbered head + 1; two writers that collide on the primary key retry with a new head,
+        // so the sequence has no gaps and no duplicates.
+        for (let attempt = 0; attempt < 16; attempt++) {
+          const head = await revocationLog.head();
+          const record = { ...entry, seq: head + 1 };
+          try {
+            await db.insertInto('revocation_log').values(revocationToRow(record)).execute();
+            return record;
+          } catch (error) {
+            if (options.classifyError(error) !== 'conflict') throw error;
+          }
+        }
+        throw unavailableError('the revocation log (too much contention)');
+      }),
+    since: (afterSeq, limit) =>
+      guard('revocation', async () =>
+        (
+          await db
+            .selectFrom('revocation_log')
+            .selectAll()
+            .where('seq', '>', afterSeq)
+            .orderBy('seq', 'asc')
+            .limit(limit)
+            .execute()
+        ).map(revocationFromRow),
+      ),
+    head: () =>
+      guard('revocation', async () => {
+        const row = await db
+          .selectFrom('revocation_log')
+          .select((eb) => eb.fn.max('seq').as('head'))
+          .executeTakeFirst();
+        return row?.head === null || row?.head === undefined ? 0 : Number(row.head);
+      }),
+    find: (kind, value, now) =>
+      guard('revocation', async () => {
+        const row = sync
+          ? sync.revocation(kind, value, now)
+          : await db
+              .selectFrom('revocation_log')
+              .selectAll()
+              .where('kind', '=', kind)
+              .where('value', '=', value)
+              .where('exp', '>=', now)
+              .orderBy('seq', 'desc')
+              .limit(1)
+              .executeTakeFirst();
+        return row === undefined ? undefined : revocationFromRow(row);
+      }),
+    purgeExpired: (now) =>
+      guard('revocation', async () => {
+        // The head stays whatever its exp: numbering continues from it, so a purged number is
+        // never handed out again (an instance that applied it would skip its successor).
+        const head = await revocationLog.head();
+        const result = await db
+          .deleteFrom('revocation_log')
+          .where('exp', '<', now)
+          .where('seq', '<', head)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+  };
+
   let closed = false;
 
   return {
@@ -501,6 +572,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     users,
     apiKeys,
     refreshTokens,
+    revocationLog,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

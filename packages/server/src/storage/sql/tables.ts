@@ -124,6 +124,15 @@ export interface RefreshTokensTable {
   generation: number;
 }
 
+export interface RevocationLogTable {
+  seq: EpochColumn;
+  kind: string;
+  value: string;
+  not_before: EpochColumn;
+  exp: EpochColumn;
+  created_at: EpochColumn;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
@@ -135,4 +144,5 @@ export interface Database {
   revoked_tokens: RevokedTokensTable;
   refresh_families: RefreshFamiliesTable;
   refresh_tokens: RefreshTokensTable;
+  revocation_log: RevocationLogTable;
 }
