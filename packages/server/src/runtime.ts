@@ -174,7 +174,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     }
 
     const revocations = new Revocations(
-      { store, bus, clock, logger },
+      { store, bus, clock, logger, registry: metrics.registry },
       {
         expectedEntries: config.revocation.expected_entries,
         maxStalenessSeconds: config.revocation.max_staleness,

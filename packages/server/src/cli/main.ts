@@ -368,6 +368,41 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     }),
   );
 
+  program
+    .command('revoke <kind> <value>')
+    .description(
+      'revoke a token (jti), a session (refresh family id), or everything of a subject or client issued up to now',
+    )
+    .action((kind: string, value: string) =>
+      withRuntime(async (runtime) => {
+        const maxExpiry =
+          Math.floor(Date.now() / 1000) +
+          runtime.config.tokens.max_access_token_ttl +
+          runtime.config.tokens.clock_skew;
+        let seq: number | undefined;
+        if (kind === 'subject' || kind === 'client') {
+          seq = (await runtime.revocations.revokeAllOf(kind === 'subject' ? 'sub' : 'client', value)).seq;
+        } else if (kind === 'session') {
+          if (!(await runtime.families.endById(value, 'admin', 'cli'))) {
+            seq = (await runtime.revocations.revokeSession(value, maxExpiry)).seq;
+          }
+        } else if (kind === 'token') {
+          seq = (await runtime.revocations.revoke(value, maxExpiry)).seq;
+        } else {
+          throw new GatehouseError('ERR_REQUEST_INVALID', 'kind must be token, session, subject or client', {
+            status: 400,
+          });
+        }
+        await runtime.audit.record({
+          actor: 'cli',
+          action: 'revocation.created',
+          target: value,
+          details: { kind },
+        });
+        io.out(`revoked ${kind} ${value}${seq === undefined ? '' : ` (seq ${seq})`}`);
+      }),
+    );
+
   const audit = program.command('audit').description('the append-only audit log');
   audit
     .command('verify')

@@ -7,7 +7,40 @@ import {
   type Store,
 } from '@gatehouse/core';
 import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BloomFilter } from '../revocation/bloom-filter.js';
+
+interface RevocationMetrics {
+  checks: Counter<'layer' | 'revoked'>;
+  propagation: Histogram;
+}
+
+function revocationMetrics(registry: Registry, staleness: () => number): RevocationMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'gatehouse_revocation_staleness_seconds',
+    help: 'Seconds since this instance last caught up with the durable revocation log (-1 before the first time).',
+    registers,
+    collect() {
+      const value = staleness();
+      this.set(Number.isFinite(value) ? value : -1);
+    },
+  });
+  return {
+    checks: new Counter({
+      name: 'gatehouse_revocation_checks_total',
+      help: 'Revocation checks by the layer that answered (watermark, recent, bloom, log) and the answer.',
+      labelNames: ['layer', 'revoked'],
+      registers,
+    }),
+    propagation: new Histogram({
+      name: 'gatehouse_revocation_propagation_seconds',
+      help: 'Time from a revocation at one instance to its arrival here over the bus.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+  };
+}
 
 export const TOKEN_REVOKED_TOPIC = 'token.revoked';
 
@@ -72,10 +105,15 @@ export class Revocations {
   #timer: NodeJS.Timeout | undefined;
   #ticks = 0;
 
+  readonly #metrics: RevocationMetrics | undefined;
+
   constructor(
-    deps: { store: Store; bus: Bus; clock: Clock; logger: Logger },
+    deps: { store: Store; bus: Bus; clock: Clock; logger: Logger; registry?: Registry },
     options: RevocationOptions = {},
   ) {
+    this.#metrics = deps.registry
+      ? revocationMetrics(deps.registry, () => this.status().staleness)
+      : undefined;
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
@@ -133,21 +171,27 @@ export class Revocations {
   /** Whether a token is revoked: by id, by its session, or by a subject or client watermark. */
   async isTokenRevoked(claims: RevocableClaims): Promise<boolean> {
     const iat = claims.iat ?? 0;
-    if (claims.sub !== undefined && iat < (this.#watermarks.sub.get(claims.sub) ?? 0)) return true;
-    if (claims.client_id !== undefined && iat < (this.#watermarks.client.get(claims.client_id) ?? 0))
-      return true;
+    const hit = (layer: string, revoked: boolean) => {
+      this.#metrics?.checks.inc({ layer, revoked: String(revoked) });
+      return revoked;
+    };
+    const { sub, client } = this.#watermarks;
+    if (claims.sub !== undefined && iat < (sub.get(claims.sub) ?? 0)) return hit('watermark', true);
+    if (claims.client_id !== undefined && iat < (client.get(claims.client_id) ?? 0))
+      return hit('watermark', true);
     const keys: [RevocationKind, string][] = [['jti', claims.jti]];
     if (claims.sid !== undefined) keys.push(['sid', claims.sid]);
     const now = epochSeconds(this.#clock);
-    if (keys.some(([kind, value]) => (this.#recent.get(`${kind}:${value}`) ?? 0) >= now)) return true;
+    if (keys.some(([kind, value]) => (this.#recent.get(`${kind}:${value}`) ?? 0) >= now))
+      return hit('recent', true);
     const maybe = keys.filter(([kind, value]) => this.#bloom.mightContain(`${kind}:${value}`));
-    if (maybe.length === 0 && this.#fresh()) return false;
+    if (maybe.length === 0 && this.#fresh()) return hit('bloom', false);
     // A "maybe", or knowledge too old to trust a "no": ask the durable log.
     const checks = maybe.length === 0 ? keys : maybe;
     for (const [kind, value] of checks) {
-      if (await this.#store.revocationLog.find(kind, value, now)) return true;
+      if (await this.#store.revocationLog.find(kind, value, now)) return hit('log', true);
     }
-    return false;
+    return hit('log', false);
   }
 
   /** Whether a token id is revoked (tokens without further claims). */
@@ -189,6 +233,7 @@ export class Revocations {
     });
     this.#place(record);
     const message = {
+      at_ms: this.#clock.nowMs(),
       seq: record.seq,
       kind,
       value,
@@ -214,6 +259,9 @@ export class Revocations {
       return;
     }
     this.#place({ seq, kind: kind as RevocationKind, value, notBefore, exp, createdAt: 0 });
+    if (typeof message.at_ms === 'number') {
+      this.#metrics?.propagation.observe(Math.max(0, this.#clock.nowMs() - message.at_ms) / 1000);
+    }
   }
 
   /** Applies a record heard out of band; a jump in the numbering means something was missed. */

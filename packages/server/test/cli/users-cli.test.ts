@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { CLIENT_BINDING } from '../../src/sessions/refresh-families.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-users-cli-'));
@@ -22,6 +24,19 @@ async function run(args: string[], stdin = ''): Promise<{ code: number; out: str
     readStdin: async () => stdin,
   });
   return { code, out, err };
+}
+
+/** The same runtime the CLI builds, for checking what a command did. */
+async function withRuntime(fn: (runtime: Runtime) => Promise<void>): Promise<void> {
+  const runtime = await createRuntime(
+    { ...loadConfig({ file: configFile, env: {} }), log: { level: 'silent' } },
+    { defaultMetrics: false },
+  );
+  try {
+    await fn(runtime);
+  } finally {
+    await runtime.close();
+  }
 }
 
 const HASH =
@@ -96,20 +111,12 @@ test("users sessions / logout: list a user's live sessions and end them all", as
   const created = await run(['users', 'create', 'sessiony', '--password-stdin'], 'correct horse battery\n');
   const { user } = JSON.parse(created.out[0] ?? '{}') as { user: { id: string } };
   // Two logins through the same machinery the HTTP login uses.
-  const { loadConfig } = await import('../../src/config/load-config.js');
-  const { createRuntime } = await import('../../src/runtime.js');
-  const runtime = await createRuntime(
-    { ...loadConfig({ file: configFile, env: {} }), log: { level: 'silent' } },
-    { defaultMetrics: false },
-  );
-  try {
+  await withRuntime(async (runtime) => {
     const record = await runtime.users.authenticate('sessiony', 'correct horse battery');
     assert.ok(record);
     await runtime.sessions.start(record, CLIENT_BINDING);
     await runtime.sessions.start(record, CLIENT_BINDING);
-  } finally {
-    await runtime.close();
-  }
+  });
   const listed = await run(['users', 'sessions', user.id]);
   assert.equal(listed.code, 0, listed.err.join('\n'));
   const { sessions } = JSON.parse(listed.out[0] ?? '{}') as { sessions: { kind: string }[] };
@@ -122,4 +129,24 @@ test("users sessions / logout: list a user's live sessions and end them all", as
   assert.equal(out.out[0], `ended 2 sessions of ${user.id}`);
   assert.deepEqual(JSON.parse((await run(['users', 'sessions', user.id])).out[0] ?? '{}'), { sessions: [] });
   assert.equal((await run(['users', 'logout', 'usr_nobody'])).code, 1);
+});
+
+test('revoke token / session / subject / client from the CLI, durable before it answers', async () => {
+  for (const [kind, value] of [
+    ['token', 'jti-from-cli'],
+    ['session', 'fam_unknown'],
+    ['subject', 'usr_cli'],
+    ['client', 'svc-cli'],
+  ] as const) {
+    const res = await run(['revoke', kind, value]);
+    assert.equal(res.code, 0, res.err.join('\n'));
+    assert.match(res.out[0] ?? '', new RegExp(`^revoked ${kind} ${value} \\(seq \\d+\\)$`));
+  }
+  const bad = await run(['revoke', 'everything', 'x']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err.join('\n'), /ERR_REQUEST_INVALID/);
+  await withRuntime(async (runtime) => {
+    assert.equal(await runtime.revocations.isRevoked('jti-from-cli'), true);
+    assert.equal(await runtime.revocations.isTokenRevoked({ jti: 'x', sub: 'usr_cli', iat: 1 }), true);
+  });
 });
