@@ -7,7 +7,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Clock, ErrorCode, RouteConfig } from '@gatehouse/core';
+import { type Clock, type ErrorCode, GatehouseError, type RouteConfig } from '@gatehouse/core';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ResolvedConfig } from '../config/load-config.js';
@@ -105,6 +105,19 @@ export class GatewayServer {
       },
       (request, response) => {
         this.#handle(request, response).catch((err: unknown) => {
+          // Fail closed: when revocations (or keys) cannot be checked, nothing is let through.
+          if (err instanceof GatehouseError && err.status === 503) {
+            sendProblem(
+              response,
+              503,
+              'ERR_STORE_UNAVAILABLE',
+              'authorization state is unavailable; retry shortly',
+              {
+                'retry-after': '1',
+              },
+            );
+            return;
+          }
           deps.logger.error({ err }, 'gateway request failed');
           sendProblem(response, 502, 'ERR_UPSTREAM_UNREACHABLE', 'the request could not be completed');
         });

@@ -95,6 +95,7 @@ export class Revocations {
   readonly #bloom: BloomFilter;
   readonly #maxStalenessMs: number;
   readonly #maxTokenLifetime: number;
+  readonly #expected: number;
   readonly #recent = new Map<string, number>();
   readonly #watermarks = { sub: new Map<string, number>(), client: new Map<string, number>() };
   #applied = 0;
@@ -104,6 +105,7 @@ export class Revocations {
   #unsubscribe: (() => Promise<void>) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #ticks = 0;
+  #busUp = true;
 
   readonly #metrics: RevocationMetrics | undefined;
 
@@ -118,7 +120,8 @@ export class Revocations {
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
-    this.#bloom = new BloomFilter(options.expectedEntries ?? 1_000_000, 0.001);
+    this.#expected = options.expectedEntries ?? 1_000_000;
+    this.#bloom = new BloomFilter(this.#expected, 0.001);
     this.#maxStalenessMs = (options.maxStalenessSeconds ?? 5) * 1000;
     this.#maxTokenLifetime = options.maxTokenLifetime ?? 86_400;
   }
@@ -128,6 +131,16 @@ export class Revocations {
     this.#unsubscribe = await this.#bus.subscribe(TOKEN_REVOKED_TOPIC, (message) => this.#heard(message));
     await this.resync();
     this.#timer = setInterval(() => {
+      // While the bus cannot be reached, pushes may be missed: no Bloom "no" is final then.
+      this.#bus.ping().then(
+        () => {
+          this.#busUp = true;
+        },
+        () => {
+          if (this.#busUp) this.#logger.warn('bus unreachable: revocation checks ask the durable log');
+          this.#busUp = false;
+        },
+      );
       this.resync().catch((err: unknown) => this.#logger.warn({ err }, 'revocation resync failed'));
       if (++this.#ticks % 60 === 0) this.#purge();
     }, RESYNC_MS);
@@ -146,6 +159,11 @@ export class Revocations {
       staleness:
         this.#lastSyncMs === 0 ? Number.POSITIVE_INFINITY : (this.#clock.nowMs() - this.#lastSyncMs) / 1000,
     };
+  }
+
+  /** Size of the Bloom filter and the ids in it (metrics, capacity planning). */
+  filterStats(): { bytes: number; entries: number; sizedFor: number } {
+    return { bytes: this.#bloom.byteLength, entries: this.#bloom.count, sizedFor: this.#expected };
   }
 
   /** Revokes a token id until `exp`. */
@@ -297,7 +315,7 @@ export class Revocations {
   }
 
   #fresh(): boolean {
-    return this.#synced && this.#clock.nowMs() - this.#lastSyncMs <= this.#maxStalenessMs;
+    return this.#busUp && this.#synced && this.#clock.nowMs() - this.#lastSyncMs <= this.#maxStalenessMs;
   }
 
   #purge(): void {
