@@ -66,6 +66,46 @@ export function rateKey(
   identity: Identity,
   clientIp: string,
 ): string {
+  // A cached identity (a repeated token) has the same key every time, unless it is per address.
+  const memo = config.key === 'ip' ? undefined : memoized.get(identity);
+  const cached = memo?.get(`${routeId}\u0000${config.key}`);
+  if (cached !== undefined) return cached;
+  const key = computeRateKey(routeId, config, identity, clientIp);
+  if (config.key !== 'ip' && !usesAddress(config, identity)) {
+    let map = memoized.get(identity);
+    if (!map) {
+      map = new Map();
+      memoized.set(identity, map);
+    }
+    map.set(`${routeId}\u0000${config.key}`, key);
+  }
+  return key;
+}
+
+const memoized = new WeakMap<Identity, Map<string, string>>();
+
+/** True when the key falls back to the client address for this identity (then it is not memoized). */
+function usesAddress(config: RateLimitConfig, identity: Identity): boolean {
+  switch (config.key) {
+    case 'sub':
+      return identity.credential === 'anonymous';
+    case 'client':
+      return identity.clientId === undefined;
+    case 'api_key':
+      return identity.apiKeyId === undefined;
+    default: {
+      const claim = identity.claims[config.key.slice('claim:'.length)];
+      return !(typeof claim === 'string' || typeof claim === 'number');
+    }
+  }
+}
+
+function computeRateKey(
+  routeId: string,
+  config: RateLimitConfig,
+  identity: Identity,
+  clientIp: string,
+): string {
   let value: string;
   switch (config.key) {
     case 'ip':
