@@ -7,20 +7,13 @@
  * BENCH_MAX_REQUESTS, BENCH_VERIFY_ROUND (0.5 s), BENCH_VERIFY_ROUNDS (5),
  * BENCH_PROFILE (auto | always | never). Smoke run: BENCH_DURATION=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 npm run bench
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { SigningAlgorithm } from '@gatehouse/core';
-import {
-  CONTENDED_CORES,
-  combineRounds,
-  type LoadFigures,
-  type LoadTarget,
-  measure,
-  otherCores,
-} from './lib/load.js';
+import { combineRounds, type LoadFigures, type LoadTarget, measure, measureClean } from './lib/load.js';
 import type { ServerProcess } from './lib/processes.js';
-import { summariseProfile } from './lib/profile.js';
+import { summariseMainThread } from './lib/profile.js';
 import {
   exchangeLine,
   type Goal,
@@ -62,23 +55,15 @@ import {
   oidcProviderRefreshSource,
   refreshChains,
 } from './lib/sessions.js';
-import { settingsFromEnv } from './lib/settings.js';
+import { RESULTS_FILE, writeTokenResults } from './lib/results-file.js';
+import { commandLine, settingsFromEnv } from './lib/settings.js';
 import { measureSteadiness } from './lib/steadiness.js';
 import { benchVerify, type VerifyFigures } from './lib/verify-bench.js';
 
 const settings = settingsFromEnv();
 const ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'EdDSA'];
-const RESULTS_FILE = join(ROOT, 'bench', 'RESULTS.md');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-function commandLine(): string {
-  const overrides = Object.entries(process.env)
-    .filter(([name, value]) => name.startsWith('BENCH_') && value !== undefined && value !== '')
-    .map(([name, value]) => `${name}=${value}`)
-    .sort();
-  return [...overrides, 'npm run bench'].join(' ');
-}
 
 /** A token each client can get right now, checked to be what the scenario needs. */
 async function preflight(server: ServerProcess, name: ServerName, secret: string): Promise<string> {
@@ -161,22 +146,6 @@ function targetOf(prepared: Prepared, name: string, scenario: Scenario): LoadTar
   return target;
 }
 
-/**
- * Measures, and measures again (up to BENCH_RETRIES times) while other work on the machine took
- * CPU during the run; keeps the least disturbed attempt.
- */
-async function measureClean(target: LoadTarget, pid: number): Promise<LoadFigures> {
-  let best: LoadFigures | undefined;
-  for (let attempt = 0; ; attempt++) {
-    const figures = await measure(target, settings, pid);
-    if (!best || otherCores(figures) < otherCores(best)) best = figures;
-    if (!(otherCores(figures) > CONTENDED_CORES) || attempt >= settings.retries) return best;
-    log(
-      `  ${target.label}: ~${otherCores(figures).toFixed(2)} core went to other work on the machine; measuring again`,
-    );
-  }
-}
-
 /** Starts one server, checks it answers correctly, loads each scenario, stops it. */
 async function benchServer(name: ServerName): Promise<Partial<Record<Scenario, LoadFigures>>> {
   const secret = newSecret();
@@ -186,7 +155,7 @@ async function benchServer(name: ServerName): Promise<Partial<Record<Scenario, L
     const prepared = await prepare(server, name, secret);
     const figures: Partial<Record<Scenario, LoadFigures>> = {};
     for (const scenario of SCENARIOS[name]) {
-      figures[scenario] = await measureClean(targetOf(prepared, name, scenario), server.pid);
+      figures[scenario] = await measureClean(targetOf(prepared, name, scenario), settings, server.pid, log);
       await prepared.checks[scenario]?.();
     }
     return figures;
@@ -203,7 +172,7 @@ async function benchBaseline(): Promise<LoadFigures> {
   const server = await startBareNodeHttp({ secret });
   try {
     await assertBaselineIssues(server, secret);
-    const token = await measureClean(tokenTarget(server, BASELINE, secret), server.pid);
+    const token = await measureClean(tokenTarget(server, BASELINE, secret), settings, server.pid, log);
     await assertBaselineIssues(server, secret);
     return token;
   } finally {
@@ -220,23 +189,14 @@ async function profileScenario(scenario: Scenario, dir: string): Promise<Profile
   log(`\n== profiling gatehouse ${scenario} (node --cpu-prof)`);
   const server = await startServer('gatehouse', { secret, cpuProfDir: profDir });
   let figures: LoadFigures;
-  let window: { startUs: number; endUs: number };
   try {
     const target = targetOf(await prepare(server, 'gatehouse', secret), 'gatehouse', scenario);
-    const start = process.hrtime.bigint();
     figures = await measure({ ...target, label: `${target.label} (profiled)` }, settings, server.pid);
-    window = { startUs: Number(start / 1000n), endUs: Number(process.hrtime.bigint() / 1000n) };
   } finally {
     // SIGTERM: Gatehouse shuts down gracefully and node writes the profile on exit.
     log(`== gatehouse (profiled): stopped (${await server.stop(30_000)})`);
   }
-  // One file per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile. Thread 0 is the main
-  // thread (the server); tsx's module-loader thread writes one too.
-  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-  const file = files.find((f) => f.split('.')[4] === '0') ?? files[0];
-  if (!file) throw new Error(`no .cpuprofile written to ${profDir}`);
-  const summary = summariseProfile(join(profDir, file), ROOT, window);
-  return { scenario, figures, summary: { ...summary, file: join(profDir, file).slice(ROOT.length) } };
+  return { scenario, figures, summary: summariseMainThread(profDir, ROOT, figures.window) };
 }
 
 async function main(): Promise<void> {
@@ -321,7 +281,7 @@ async function main(): Promise<void> {
     date,
     loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
     steadiness,
-    command: commandLine(),
+    command: commandLine('bench'),
     settings,
     http,
     baseline,
@@ -330,7 +290,7 @@ async function main(): Promise<void> {
     profiles,
     ...(profiles.length > 0 ? { profileDir: profileDir.slice(ROOT.length) } : {}),
   };
-  writeFileSync(RESULTS_FILE, renderMarkdown(report));
+  writeTokenResults(renderMarkdown(report));
   process.stdout.write(
     `\n${goalsTable(report)}\n\n${headroomLine(report)}\n\n${exchangeLine(report)}\n\n${httpTable(report)}\n\n${verifyTable(report)}\n\nWrote ${RESULTS_FILE.slice(ROOT.length)}\n`,
   );

@@ -1,31 +1,60 @@
 import { readFileSync } from 'node:fs';
 import autocannon, { type Client, type Result } from 'autocannon';
+import { procStat } from './processes.js';
 import type { Settings } from './settings.js';
 
 /**
- * One connection's part in a load where each request depends on the answer before it (a rotating
- * refresh token): what to send next, and what to learn from each answer.
+ * One connection's part in a load where each request differs from the one before: a rotating
+ * refresh token (the next body depends on the previous answer) or a fresh access token per request
+ * (the next header comes from a pool): what to send next, and what to learn from each answer.
  */
 export interface ConnectionScript {
-  /** The body of the connection's next request. */
-  body(): string;
-  /** Called with each answer before the next request is built; false when the answer breaks the chain. */
-  onResponse(status: number, body: string): boolean;
+  /** The body of the connection's next request; default the target's body. */
+  body?(): string;
+  /** Headers of the connection's next request, over the target's. */
+  headers?(): Record<string, string>;
+  /**
+   * Called with each answer before the next request is built; false when the answer breaks the
+   * chain. Without it autocannon does not keep the answers' bodies.
+   */
+  onResponse?(status: number, body: string): boolean;
+}
+
+/** The scripts of one autocannon run, and how many requests they can serve at the most. */
+export interface ScriptSet {
+  scripts: ConnectionScript[];
+  /** The run stops after this many requests (e.g. the size of a token pool, never reused). */
+  maxRequests?: number;
 }
 
 export interface LoadTarget {
   /** Shown in progress lines, e.g. "gatehouse token". */
   label: string;
   url: string;
+  /** Default POST. */
+  method?: 'GET' | 'POST';
   headers: Record<string, string>;
-  /** Every request's body; with `scripts`, only a placeholder. */
-  body: string;
+  /** Every request's body (none when undefined); with `scripts`, only a placeholder. */
+  body?: string;
   /**
-   * One fresh script per connection for each autocannon run (warm-up and measured alike), made
-   * before the run starts, outside the measured window. A run ends with requests in flight, so
-   * a chain is never carried over into the next run.
+   * One fresh script per connection for each autocannon run (warm-up and measured alike) of
+   * `seconds`, made before the run starts, outside the measured window. A run ends with requests
+   * in flight, so a chain is never carried over into the next run.
    */
-  scripts?: (connections: number) => Promise<ConnectionScript[]>;
+  scripts?: (connections: number, seconds: number) => Promise<ScriptSet>;
+  /** Requests per second over all connections (autocannon `overallRate`); default as fast as answered. */
+  overallRate?: number;
+  /** Connections for this target; default settings.connections. */
+  connections?: number;
+}
+
+/**
+ * The processes a run's CPU is charged to: the server under test (nginx: master and worker) and
+ * the helpers it needs (the upstream behind a proxy), each counted apart.
+ */
+export interface MeasuredProcesses {
+  server: readonly number[];
+  upstream?: readonly number[];
 }
 
 export interface LoadFigures {
@@ -44,14 +73,23 @@ export interface LoadFigures {
   statusCodes: Record<string, number>;
   /** req/s of each round (one entry for a single run). */
   rounds: number[];
+  /** {@link otherCores} of each round, beside `rounds`: how disturbed each one was. */
+  roundOtherCores: number[];
   /** Server process CPU (user + system) during the measured run, in cores (1.0 = one core busy). */
   serverCores: number;
+  /** CPU of the upstream behind a proxy during the measured run, in cores (0 when there is none). */
+  upstreamCores: number;
   /** Load generator (this process) CPU during the measured run, in cores. */
   clientCores: number;
   /** Whole machine busy CPU (everything, other work included, steal excluded), in cores. */
   machineCores: number;
   /** CPU stolen by the hypervisor, in cores. */
   stealCores: number;
+  /**
+   * When the measured run ran, on the monotonic clock in µs (process.hrtime, as V8 stamps profile
+   * samples); absent on figures combined from several runs.
+   */
+  window?: { startUs: number; endUs: number };
 }
 
 /** Busy and steal seconds of the whole machine so far, from /proc/stat (Linux); NaN elsewhere. */
@@ -70,25 +108,30 @@ function machineCpuSeconds(): { busy: number; steal: number } {
 }
 
 /**
- * CPU (in cores) that went neither to the server nor to autocannon during a run: other work on the
- * machine (or kernel time not charged to either). Above {@link CONTENDED_CORES} a run is suspect.
+ * CPU (in cores) that went neither to the server, its upstream nor autocannon during a run: other
+ * work on the machine (or kernel time not charged to them). Above {@link CONTENDED_CORES} a run is
+ * suspect.
  */
 export function otherCores(f: LoadFigures): number {
-  return f.machineCores - f.serverCores - f.clientCores;
+  return f.machineCores - f.serverCores - f.upstreamCores - f.clientCores;
 }
 
 export const CONTENDED_CORES = 0.25;
 
-/** user + system CPU seconds of a process so far, from /proc (Linux); NaN elsewhere. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)": state is [0], utime [11], stime [12], in clock ticks (USER_HZ = 100).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
+/** user + system CPU seconds of some processes so far, from /proc (Linux); NaN elsewhere. */
+function processCpuSeconds(pids: readonly number[]): number {
+  let seconds = 0;
+  for (const pid of pids) {
+    const fields = procStat(pid);
+    seconds += fields ? (Number(fields[11]) + Number(fields[12])) / 100 : Number.NaN;
   }
+  return seconds;
+}
+
+/** The `q` quantile (0–1) of latencies in ms, nearest rank. */
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 /**
@@ -115,7 +158,9 @@ export function combineRounds(runs: readonly LoadFigures[]): LoadFigures {
     seconds: sum((f) => f.seconds),
     statusCodes,
     rounds: runs.flatMap((f) => f.rounds),
+    roundOtherCores: runs.flatMap((f) => f.roundOtherCores),
     serverCores: sum((f) => f.serverCores * f.seconds) / sum((f) => f.seconds),
+    upstreamCores: sum((f) => f.upstreamCores * f.seconds) / sum((f) => f.seconds),
     clientCores: sum((f) => f.clientCores * f.seconds) / sum((f) => f.seconds),
     machineCores: sum((f) => f.machineCores * f.seconds) / sum((f) => f.seconds),
     stealCores: sum((f) => f.stealCores * f.seconds) / sum((f) => f.seconds),
@@ -135,15 +180,31 @@ function scriptedClients(scripts: ConnectionScript[], broken: { count: number })
   return (client) => {
     const script = scripts[next++];
     if (!script) throw new Error(`more connections than scripts (${scripts.length})`);
+    const { onResponse } = script;
     client.setRequests([
       {
-        setupRequest: (request) => ({ ...request, body: script.body() }),
-        onResponse: (status, body) => {
-          if (!script.onResponse(status, body)) broken.count++;
-        },
+        setupRequest: (request) => ({
+          ...request,
+          ...(script.body && { body: script.body() }),
+          ...(script.headers && { headers: { ...request.headers, ...script.headers() } }),
+        }),
+        ...(onResponse && {
+          onResponse: (status: number, body: string) => {
+            if (!onResponse(status, body)) broken.count++;
+          },
+        }),
       },
     ]);
   };
+}
+
+/** What one autocannon run gives back: its result, whole seconds' counts, every 2xx latency. */
+interface RunOutcome {
+  result: Result;
+  perSecond: number[];
+  broken: number;
+  /** Each response's latency in ms, unrounded (autocannon's own histogram keeps whole ms). */
+  latencies: Float64Array;
 }
 
 /**
@@ -155,9 +216,12 @@ function runOnce(
   settings: Settings,
   seconds: number,
   phase: string,
-  scripts?: ConnectionScript[],
-): Promise<{ result: Result; perSecond: number[]; broken: number }> {
+  set?: ScriptSet,
+): Promise<RunOutcome> {
   const broken = { count: 0 };
+  let latencies = new Float64Array(1 << 16);
+  let count = 0;
+  const maxRequests = Math.min(settings.maxRequests, set?.maxRequests ?? Number.POSITIVE_INFINITY);
   return new Promise((resolve, reject) => {
     let left = seconds;
     const perSecond: number[] = [];
@@ -166,24 +230,34 @@ function runOnce(
     const instance = autocannon(
       {
         url: target.url,
-        method: 'POST',
+        method: target.method ?? 'POST',
         headers: target.headers,
-        body: target.body,
-        connections: settings.connections,
+        ...(target.body !== undefined && { body: target.body }),
+        connections: target.connections ?? settings.connections,
         pipelining: 1,
         duration: seconds,
-        maxOverallRequests: settings.maxRequests,
+        maxOverallRequests: maxRequests,
+        ...(target.overallRate !== undefined && { overallRate: target.overallRate }),
         timeout: 10,
         title: `${target.label} ${phase}`,
-        ...(scripts && { setupClient: scriptedClients(scripts, broken) }),
+        ...(set && { setupClient: scriptedClients(set.scripts, broken) }),
       },
       (err, result) => {
         clearTimeout(watchdog);
         clearTimeout(hardStop);
         if (err) reject(err);
-        else resolve({ result, perSecond, broken: broken.count });
+        else resolve({ result, perSecond, broken: broken.count, latencies: latencies.subarray(0, count) });
       },
     );
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      if (status < 200 || status > 299) return;
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = ms;
+    });
     instance.on('tick', (tick: { counter: number }) => {
       left -= 1;
       if (left >= 0) perSecond.push(tick.counter);
@@ -200,26 +274,42 @@ function runOnce(
   });
 }
 
-/** A fresh script per connection, when the target has them. */
-function scriptsFor(target: LoadTarget, settings: Settings): Promise<ConnectionScript[] | undefined> {
-  return target.scripts ? target.scripts(settings.connections) : Promise.resolve(undefined);
+/** Fresh scripts for one run of `seconds`, when the target has them. */
+function scriptsFor(target: LoadTarget, settings: Settings, seconds: number): Promise<ScriptSet | undefined> {
+  return target.scripts
+    ? target.scripts(target.connections ?? settings.connections, seconds)
+    : Promise.resolve(undefined);
 }
 
-/** Warm-up (discarded), then the measured run. Throws if any response was not 2xx or failed. */
+/**
+ * Warm-up (discarded), then the measured run. Throws if any response was not 2xx or failed.
+ * `pids`: the server's process (or processes, and its upstream's) whose CPU is accounted.
+ */
 export async function measure(
   target: LoadTarget,
   settings: Settings,
-  serverPid: number,
+  pids: number | MeasuredProcesses,
 ): Promise<LoadFigures> {
+  const processes = typeof pids === 'number' ? { server: [pids] } : pids;
+  const upstream = processes.upstream ?? [];
+  // The measured run's scripts first, then the warm-up's: whatever making them costs the server
+  // (logins, minting a token pool) is behind it, and the warm-up, when the measured run starts.
+  const scripts = await scriptsFor(target, settings, settings.duration);
   if (settings.warmup > 0)
-    await runOnce(target, settings, settings.warmup, 'warm-up', await scriptsFor(target, settings));
-  // Made before the counters start: logins or minting are not part of the measured work.
-  const scripts = await scriptsFor(target, settings);
-  const serverBefore = processCpuSeconds(serverPid);
+    await runOnce(
+      target,
+      settings,
+      settings.warmup,
+      'warm-up',
+      await scriptsFor(target, settings, settings.warmup),
+    );
+  const serverBefore = processCpuSeconds(processes.server);
+  const upstreamBefore = processCpuSeconds(upstream);
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuSeconds();
   const wallBefore = performance.now();
-  const { result, perSecond, broken } = await runOnce(
+  const startUs = Number(process.hrtime.bigint() / 1000n);
+  const { result, perSecond, broken, latencies } = await runOnce(
     target,
     settings,
     settings.duration,
@@ -227,7 +317,8 @@ export async function measure(
     scripts,
   );
   const wall = (performance.now() - wallBefore) / 1000;
-  const serverCores = (processCpuSeconds(serverPid) - serverBefore) / wall;
+  const serverCores = (processCpuSeconds(processes.server) - serverBefore) / wall;
+  const upstreamCores = (processCpuSeconds(upstream) - upstreamBefore) / wall;
   const client = process.cpuUsage(clientBefore);
   const clientCores = (client.user + client.system) / 1e6 / wall;
   const machineAfter = machineCpuSeconds();
@@ -235,13 +326,14 @@ export async function measure(
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats).map(([code, stats]) => [code, stats.count]),
   );
+  const sorted = latencies.sort();
   const figures: LoadFigures = {
     // Not result.requests.average: that averages per-second samples including a partial last one.
     reqPerSec: requests / result.duration,
     minPerSec: perSecond.length > 0 ? Math.min(...perSecond) : Number.NaN,
     maxPerSec: perSecond.length > 0 ? Math.max(...perSecond) : Number.NaN,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
@@ -249,13 +341,18 @@ export async function measure(
     seconds: result.duration,
     statusCodes,
     rounds: [requests / result.duration],
+    roundOtherCores: [],
     serverCores,
+    upstreamCores,
     clientCores,
     machineCores: (machineAfter.busy - machineBefore.busy) / wall,
     stealCores: (machineAfter.steal - machineBefore.steal) / wall,
+    window: { startUs, endUs: Number(process.hrtime.bigint() / 1000n) },
   };
+  figures.roundOtherCores = [otherCores(figures)];
+  const chained = scripts?.scripts.some((s) => s.onResponse) ?? false;
   progress(
-    `  ${target.label}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}${scripts ? `, broken chains ${broken}` : ''}, CPU cores: server ${serverCores.toFixed(2)}, autocannon ${clientCores.toFixed(2)}, machine ${figures.machineCores.toFixed(2)}`,
+    `  ${target.label}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}${chained ? `, broken chains ${broken}` : ''}, CPU cores: server ${serverCores.toFixed(2)}${upstream.length > 0 ? `, upstream ${upstreamCores.toFixed(2)}` : ''}, autocannon ${clientCores.toFixed(2)}, machine ${figures.machineCores.toFixed(2)}`,
     true,
   );
   if (figures.non2xx > 0 || figures.errors > 0 || figures.timeouts > 0 || broken > 0) {
@@ -266,4 +363,25 @@ export async function measure(
     );
   }
   return figures;
+}
+
+/**
+ * Measures, and measures again (up to settings.retries times) while other work on the machine
+ * took CPU during the run; keeps the least disturbed attempt.
+ */
+export async function measureClean(
+  target: LoadTarget,
+  settings: Settings,
+  pids: number | MeasuredProcesses,
+  log: (line: string) => void,
+): Promise<LoadFigures> {
+  let best: LoadFigures | undefined;
+  for (let attempt = 0; ; attempt++) {
+    const figures = await measure(target, settings, pids);
+    if (!best || otherCores(figures) < otherCores(best)) best = figures;
+    if (!(otherCores(figures) > CONTENDED_CORES) || attempt >= settings.retries) return best;
+    log(
+      `  ${target.label}: ~${otherCores(figures).toFixed(2)} core went to other work on the machine; measuring again`,
+    );
+  }
 }

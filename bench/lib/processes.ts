@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Every child still running; all of them are killed when the benchmark exits, however it exits. */
 const running = new Set<ChildProcess>();
@@ -10,7 +13,25 @@ function killAllNow(): void {
   running.clear();
 }
 
-process.once('exit', killAllNow);
+/** Temp dirs not yet removed; whatever is left is removed when the benchmark exits. */
+const tempDirs = new Set<string>();
+
+process.once('exit', () => {
+  killAllNow();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new temp dir, removed by {@link removeTempDir} or, at the latest, when the benchmark exits. */
+export function makeTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     process.stderr.write(`\n${signal}: stopping children\n`);
@@ -34,6 +55,8 @@ export { freePort } from '../../packages/server/test/support/gatehouse-process.j
 
 export interface SpawnServerOptions {
   name: string;
+  /** The program; default this Node binary. */
+  command?: string;
   args: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -43,9 +66,9 @@ export interface SpawnServerOptions {
   readyTimeoutMs?: number;
 }
 
-/** Starts `node <args>` and waits until `readyPath` answers 200. */
+/** Starts `node <args>` (or `command <args>`) and waits until `readyPath` answers 200. */
 export async function spawnServer(options: SpawnServerOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, options.args, {
+  const child = spawn(options.command ?? process.execPath, options.args, {
     cwd: options.cwd,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -109,4 +132,49 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     output: () => output,
     stop,
   };
+}
+
+/** {@link spawnServer} for a server that owns `dir` (data, config): removed once it has stopped or failed to start. */
+export async function spawnServerOwning(dir: string, options: SpawnServerOptions): Promise<ServerProcess> {
+  let server: ServerProcess;
+  try {
+    server = await spawnServer(options);
+  } catch (err) {
+    removeTempDir(dir);
+    throw err;
+  }
+  return {
+    ...server,
+    stop: async (graceMs) => {
+      try {
+        return await server.stop(graceMs);
+      } finally {
+        removeTempDir(dir);
+      }
+    },
+  };
+}
+
+/**
+ * The fields of /proc/<pid>/stat after "(comm)" (Linux): state is [0], ppid [1], utime [11] and
+ * stime [12] in clock ticks (USER_HZ = 100). Undefined when the process is gone or not on Linux.
+ */
+export function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes whose parent is `pid` (nginx's workers under its master), from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((child) => procStat(child)?.[1] === String(pid));
 }

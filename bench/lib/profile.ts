@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The parts of a V8 .cpuprofile this summary reads. */
@@ -213,4 +214,17 @@ export function summariseProfile(file: string, root: string, window?: TimeWindow
       .sort((a, b) => b[1] - a[1])
       .map(([area, ms]) => ({ area, selfMs: ms, selfPct: pct(ms) })),
   };
+}
+
+/**
+ * Summarises the main thread's profile of a process run under `node --cpu-prof --cpu-prof-dir=dir`
+ * (one file per thread, CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main
+ * thread, the server; tsx's module-loader thread writes one too); `file` relative to `root`.
+ */
+export function summariseMainThread(dir: string, root: string, window?: TimeWindow): ProfileSummary {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const file = files.find((f) => f.split('.')[4] === '0') ?? files[0];
+  if (!file) throw new Error(`no .cpuprofile written to ${dir}`);
+  const summary = summariseProfile(join(dir, file), root, window);
+  return { ...summary, file: join(dir, file).slice(root.length) };
 }

@@ -1,6 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { CONTENDED_CORES, type LoadFigures, otherCores } from './load.js';
+import {
+  anyContendedRound,
+  CONTENDED_ROUND_NOTE,
+  cell,
+  int,
+  type LoadColumns,
+  loadCells,
+  loadHead,
+  ms,
+  pct,
+  ratio,
+  runLines,
+  table,
+  UNSTEADY,
+} from './markdown.js';
 import type { ProfileSummary } from './profile.js';
 import type { Settings } from './settings.js';
 import type { Steadiness } from './steadiness.js';
@@ -77,34 +90,6 @@ const REFRESH_NOTE =
   'token instead of ending the family (parallel tabs), so on Gatehouse the replay is made after that window; ' +
   'oidc-provider has no such window. The chains never replay, so the grace path is never taken under load.';
 
-export function machine(): { cpus: number; node: string; cpu: string } {
-  let cpu = 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('model name'));
-    if (line) cpu = line.slice(line.indexOf(':') + 1).trim();
-  } catch {
-    // not Linux
-  }
-  return { cpus: availableParallelism(), node: process.version, cpu };
-}
-
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ratio = (n: number) => `${n.toFixed(2)}×`;
-const ms = (n: number) => `${n.toFixed(0)} ms`;
-const cell = (s: string) => s.replace(/\|/g, '\\|');
-
-function table(head: string[], rows: string[][]): string {
-  return [
-    `| ${head.join(' | ')} |`,
-    `| ${head.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
-}
-
-const pct = (n: number) => `${n.toFixed(0)} %`;
-
 /** Informational, not a goal: how close Gatehouse issuance is to the bare node:http ceiling. */
 export function headroomLine(report: Report): string {
   const { gatehouse, peer } = report.http.token;
@@ -148,27 +133,16 @@ function serversOf(report: Report, scenario: Scenario): [string, LoadFigures][] 
   ];
 }
 
+/** Whole milliseconds, no upstream: the token service tables. */
+const COLUMNS: LoadColumns = { latency: ms, upstream: false };
+
 export function httpTable(report: Report): string {
   const rows: string[][] = [];
   const perCpu = (f: LoadFigures) => f.reqPerSec / f.serverCores;
   for (const scenario of SCENARIOS) {
     const { gatehouse, peer } = report.http[scenario];
     for (const [name, f] of serversOf(report, scenario)) {
-      rows.push([
-        SCENARIO_TITLES[scenario],
-        name,
-        int(f.reqPerSec),
-        f.rounds.map(int).join(' / '),
-        `${int(f.minPerSec)}–${int(f.maxPerSec)}`,
-        ms(f.p50),
-        ms(f.p99),
-        f.serverCores.toFixed(2),
-        int(perCpu(f)),
-        f.clientCores.toFixed(2),
-        `${f.machineCores.toFixed(2)}${f.stealCores >= 0.05 ? ` (+${f.stealCores.toFixed(2)} steal)` : ''}`,
-        int(f.requests),
-        String(f.non2xx),
-      ]);
+      rows.push([SCENARIO_TITLES[scenario], name, ...loadCells(f, COLUMNS)]);
     }
     const ratioRow = (label: string, other: LoadFigures) => [
       SCENARIO_TITLES[scenario],
@@ -188,24 +162,7 @@ export function httpTable(report: Report): string {
     if (peer) rows.push(ratioRow('Gatehouse / oidc-provider', peer));
     if (scenario === 'token') rows.push(ratioRow('Gatehouse / bare node:http', report.baseline));
   }
-  return table(
-    [
-      'Scenario',
-      'Server',
-      'req/s (mean)',
-      'req/s by round',
-      'any 1 s, min–max',
-      'p50',
-      'p99',
-      'server CPU (cores)',
-      'req per server CPU-s',
-      'autocannon CPU (cores)',
-      'machine busy (cores)',
-      'requests',
-      'non-2xx',
-    ],
-    rows,
-  );
+  return table(['Scenario', 'Server', ...loadHead(COLUMNS)], rows);
 }
 
 export function verifyTable(report: Report): string {
@@ -229,10 +186,10 @@ export function verifyTable(report: Report): string {
   );
 }
 
-function profileSection(run: ProfileRun): string {
-  const s = run.summary;
+/** One profiled run: top self time, self time by area, and Gatehouse's request path. */
+export function profileSection(title: string, figures: LoadFigures, s: ProfileSummary): string {
   const lines = [
-    `### Gatehouse, ${SCENARIO_TITLES[run.scenario]} — ${int(run.figures.reqPerSec)} req/s under the profiler`,
+    `### ${title} — ${int(figures.reqPerSec)} req/s under the profiler`,
     '',
     `Profile: \`${s.file}\`. ${s.windowed ? 'Samples taken under load only' : 'Whole process life (start-up included)'}; ` +
       `busy ${int(s.busyMs)} ms of ${int(s.totalMs)} ms sampled (the rest idle). Percentages are of busy time.`,
@@ -297,13 +254,15 @@ function measurementNotes(report: Report): string[] {
       }
     }
   }
+  if (anyContendedRound(SCENARIOS.flatMap((scenario) => serversOf(report, scenario).map(([, f]) => f))))
+    notes.unshift(CONTENDED_ROUND_NOTE);
   notes.push(
     '- Why the bare node:http baseline matters: the 3× issuance goal compares against a ceiling set by the machine, not by ' +
       'Gatehouse — if bare node:http (parse, authenticate, sign, respond, nothing else) is itself below 3× oidc-provider, ' +
       'no full token service can reach 3× here.',
   );
   notes.push(AUDIT_NOTE, REFRESH_NOTE);
-  if (report.steadiness.minOverMax < 0.85) {
+  if (report.steadiness.minOverMax < UNSTEADY) {
     notes.push(
       `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
         'rerun or raise BENCH_ROUNDS before concluding on a ratio near its goal.',
@@ -313,21 +272,12 @@ function measurementNotes(report: Report): string[] {
 }
 
 export function renderMarkdown(report: Report): string {
-  const m = machine();
   const s = report.settings;
   const missed = report.goals.filter((g) => !g.pass);
   const parts = [
     '# Gatehouse benchmark results',
     '',
-    `- Date: ${report.date.toISOString()}`,
-    `- Machine: ${m.cpus} CPUs (nproc), ${m.cpu}, Node ${m.node}; 1-min load average ` +
-      `${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after the run`,
-    `- CPU steadiness (single-threaded SHA-256 loop, 3 × 1 s before the run): ${report.steadiness.perSecond.map(int).join(', ')} ` +
-      `hashes/s, slowest/fastest ${report.steadiness.minOverMax.toFixed(2)}` +
-      (report.steadiness.minOverMax < 0.85
-        ? ' — **the CPU itself is unsteady (shared/throttled VM); treat differences below ~20% as noise**'
-        : ''),
-    `- Command: \`${report.command}\` (from the repository root)`,
+    ...runLines(report),
     `- Load: autocannon, ${s.connections} connections, pipelining 1; per server start: ${s.warmup} s warm-up + ${s.duration} s measured ` +
       `per scenario; ${s.rounds} round(s) per server in ABBA order (Gatehouse, oidc-provider, bare node:http, then reversed…), ` +
       'each round a fresh process; servers never run at the same time (each is one Node process; autocannon runs in the ' +
@@ -395,7 +345,11 @@ export function renderMarkdown(report: Report): string {
   if (report.profiles.length > 0) {
     parts.push('', '## Where the time goes', '');
     if (report.profileDir) parts.push(`CPU profiles (\`node --cpu-prof\`) in \`${report.profileDir}\`.`, '');
-    parts.push(report.profiles.map(profileSection).join('\n\n'));
+    parts.push(
+      report.profiles
+        .map((p) => profileSection(`Gatehouse, ${SCENARIO_TITLES[p.scenario]}`, p.figures, p.summary))
+        .join('\n\n'),
+    );
   }
   parts.push('');
   return parts.join('\n');

@@ -1,8 +1,8 @@
-import { createHash, createPublicKey, type JsonWebKey, randomBytes, verify } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createPublicKey, type JsonWebKey, randomBytes, verify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type ServerProcess, spawnServer } from './processes.js';
+import { digestSecret } from '../../packages/server/src/clients/client-secrets.js';
+import { freePort, makeTempDir, type ServerProcess, spawnServer, spawnServerOwning } from './processes.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -33,17 +33,6 @@ export type ServerName = 'gatehouse' | 'oidc-provider';
 export const BASELINE = 'bare-node-http';
 export const BASELINE_JWKS_PATH = '/.well-known/jwks.json';
 
-/** Temp data dirs not yet removed; whatever is left is removed when the benchmark exits. */
-const dataDirs = new Set<string>();
-process.once('exit', () => {
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function removeDataDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-  dataDirs.delete(dir);
-}
-
 export interface StartOptions {
   /** Shared by both clients. */
   secret: string;
@@ -67,85 +56,93 @@ export function newSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Starts Gatehouse from its CLI with a temp config and data dir (removed on stop). */
-export async function startGatehouse(options: StartOptions): Promise<ServerProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-  dataDirs.add(dataDir);
-  const port = await freePort();
-  const digest = 'sha256:' + createHash('sha256').update(options.secret).digest('base64url');
+/** The part of a benchmark's Gatehouse config below `server`, `data_dir`, `log` and `keys`. */
+export type GatehouseConfigLines = (digest: string) => string[];
+
+/**
+ * Starts Gatehouse from its CLI with a temp config and data dir (removed on stop): on `port`
+ * (default a free one), logging warnings only, its keys sealed with a random KEK, plus `config`
+ * (clients get `digest`, the secret's digest, as their `secret_digest`).
+ */
+export async function spawnGatehouse(
+  options: StartOptions,
+  config: GatehouseConfigLines,
+  port?: number,
+): Promise<ServerProcess> {
+  const dataDir = makeTempDir('gatehouse-bench-');
+  const serverPort = port ?? (await freePort());
   const configFile = join(dataDir, 'gatehouse.yaml');
   writeFileSync(
     configFile,
     [
-      `server: { host: 127.0.0.1, port: ${port} }`,
+      `server: { host: 127.0.0.1, port: ${serverPort} }`,
       `data_dir: ${JSON.stringify(dataDir)}`,
       'log: { level: warn }',
       'keys: { kek: { source: env, env: GATEHOUSE_KEK } }',
-      'clients:',
-      `  - { id: ${JWT_CLIENT}, secret_digest: "${digest}", scopes: [read], resources: [https://api.bench] }`,
-      `  - { id: ${OPAQUE_CLIENT}, secret_digest: "${digest}", scopes: [read], access_token_format: opaque }`,
-      `  - { id: ${ADMIN_CLIENT}, secret_digest: "${digest}", scopes: [gatehouse:admin] }`,
-      `  - id: ${EXCHANGE_CLIENT}`,
-      `    secret_digest: "${digest}"`,
-      `    grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]`,
-      `    may_act: { subject_audiences: [${USER_AUDIENCE}], scopes: [read] }`,
-      `    resources: [${EXCHANGE_AUDIENCE}]`,
-      // User tokens outlive any run, so one subject token serves a whole exchange scenario.
-      `login: { scopes: [read], audience: ${USER_AUDIENCE}, access_token_ttl: 3600 }`,
-      `refresh: { reuse_grace_ms: ${GATEHOUSE_REUSE_GRACE_MS} }`,
+      ...config(digestSecret(options.secret)),
       '',
     ].join('\n'),
   );
   const nodeFlags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-  try {
-    const server = await spawnServer({
-      name: 'gatehouse',
-      args: [...nodeFlags, 'bin/gatehouse.mjs', '--config', configFile, 'start'],
-      cwd: ROOT,
-      env: { ...process.env, GATEHOUSE_KEK: randomBytes(32).toString('base64url') },
-      baseUrl: `http://127.0.0.1:${port}`,
-      readyPath: '/readyz',
-    });
-    return {
-      ...server,
-      stop: async (graceMs) => {
-        try {
-          return await server.stop(graceMs);
-        } finally {
-          removeDataDir(dataDir);
-        }
-      },
-    };
-  } catch (err) {
-    removeDataDir(dataDir);
-    throw err;
-  }
+  return spawnServerOwning(dataDir, {
+    name: 'gatehouse',
+    args: [...nodeFlags, 'bin/gatehouse.mjs', '--config', configFile, 'start'],
+    cwd: ROOT,
+    env: { ...process.env, GATEHOUSE_KEK: randomBytes(32).toString('base64url') },
+    baseUrl: `http://127.0.0.1:${serverPort}`,
+    readyPath: '/readyz',
+  });
+}
+
+/** Starts Gatehouse with the token service benchmark's clients. */
+export function startGatehouse(options: StartOptions): Promise<ServerProcess> {
+  return spawnGatehouse(options, (digest) => [
+    'clients:',
+    `  - { id: ${JWT_CLIENT}, secret_digest: "${digest}", scopes: [read], resources: [https://api.bench] }`,
+    `  - { id: ${OPAQUE_CLIENT}, secret_digest: "${digest}", scopes: [read], access_token_format: opaque }`,
+    `  - { id: ${ADMIN_CLIENT}, secret_digest: "${digest}", scopes: [gatehouse:admin] }`,
+    `  - id: ${EXCHANGE_CLIENT}`,
+    `    secret_digest: "${digest}"`,
+    `    grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]`,
+    `    may_act: { subject_audiences: [${USER_AUDIENCE}], scopes: [read] }`,
+    `    resources: [${EXCHANGE_AUDIENCE}]`,
+    // User tokens outlive any run, so one subject token serves a whole exchange scenario.
+    `login: { scopes: [read], audience: ${USER_AUDIENCE}, access_token_ttl: 3600 }`,
+    `refresh: { reuse_grace_ms: ${GATEHOUSE_REUSE_GRACE_MS} }`,
+  ]);
+}
+
+/** Starts a peer under bench/peers in its own Node process, on a free port (BENCH_PORT). */
+export async function startPeer(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<ServerProcess> {
+  const port = await freePort();
+  return spawnServer({
+    name,
+    args: ['--import', 'tsx', `bench/peers/${script}`],
+    cwd: ROOT,
+    env: { ...process.env, BENCH_PORT: String(port), ...env },
+    baseUrl: `http://127.0.0.1:${port}`,
+    readyPath,
+  });
 }
 
 /** Starts bench/peers/oidc-provider-server.ts in its own process. */
-export async function startOidcProvider(options: StartOptions): Promise<ServerProcess> {
-  const port = await freePort();
-  return spawnServer({
-    name: 'oidc-provider',
-    args: ['--import', 'tsx', 'bench/peers/oidc-provider-server.ts'],
-    cwd: ROOT,
-    env: { ...process.env, BENCH_PORT: String(port), BENCH_SECRET: options.secret },
-    baseUrl: `http://127.0.0.1:${port}`,
-    readyPath: '/.well-known/openid-configuration',
-  });
+export function startOidcProvider(options: StartOptions): Promise<ServerProcess> {
+  return startPeer(
+    'oidc-provider',
+    'oidc-provider-server.ts',
+    { BENCH_SECRET: options.secret },
+    '/.well-known/openid-configuration',
+  );
 }
 
 /** Starts bench/peers/bare-node-http.ts in its own process. */
-export async function startBareNodeHttp(options: StartOptions): Promise<ServerProcess> {
-  const port = await freePort();
-  return spawnServer({
-    name: BASELINE,
-    args: ['--import', 'tsx', 'bench/peers/bare-node-http.ts'],
-    cwd: ROOT,
-    env: { ...process.env, BENCH_PORT: String(port), BENCH_SECRET: options.secret },
-    baseUrl: `http://127.0.0.1:${port}`,
-    readyPath: BASELINE_JWKS_PATH,
-  });
+export function startBareNodeHttp(options: StartOptions): Promise<ServerProcess> {
+  return startPeer(BASELINE, 'bare-node-http.ts', { BENCH_SECRET: options.secret }, BASELINE_JWKS_PATH);
 }
 
 export function startServer(name: ServerName, options: StartOptions): Promise<ServerProcess> {

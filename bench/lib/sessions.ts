@@ -4,7 +4,7 @@
  * (before any load) that both servers really rotate and that Gatehouse really exchanges.
  */
 import { randomBytes } from 'node:crypto';
-import type { ConnectionScript } from './load.js';
+import type { ScriptSet } from './load.js';
 import type { ServerProcess } from './processes.js';
 import {
   ADMIN_CLIENT,
@@ -131,9 +131,9 @@ export function oidcProviderRefreshSource(server: ServerProcess, secret: string)
  * token the previous answer returned, so no token is ever presented twice. A 200 without a new
  * refresh token (or with the one just presented) breaks the chain.
  */
-export function refreshChains(source: RefreshSource): (connections: number) => Promise<ConnectionScript[]> {
-  return async (connections) =>
-    (await source.begin(connections)).map((first) => {
+export function refreshChains(source: RefreshSource): (connections: number) => Promise<ScriptSet> {
+  return async (connections) => ({
+    scripts: (await source.begin(connections)).map((first) => {
       let token = first;
       return {
         body: () => refreshBody(source.clientId, token),
@@ -150,7 +150,8 @@ export function refreshChains(source: RefreshSource): (connections: number) => P
           return true;
         },
       };
-    });
+    }),
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 /** Benchmark knobs, from the environment so a quick smoke run is one variable away. */
 export interface Settings {
   /** Measured seconds per load run (BENCH_DURATION, default 10). */
@@ -21,6 +22,13 @@ export interface Settings {
   verifyRounds: number;
   /** CPU-profile Gatehouse: `auto` (only when below a goal), `always` or `never` (BENCH_PROFILE). */
   profile: 'auto' | 'always' | 'never';
+  /**
+   * Connections of the gateway benchmark's fixed-rate (latency) runs (BENCH_RATE_CONNECTIONS,
+   * default 8). autocannon paces per connection and per second: each connection sends its share
+   * of the second back to back, then waits for the next second, so more connections mean larger
+   * bursts at the top of each second, not a smoother load.
+   */
+  rateConnections: number;
 }
 
 function numberFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -48,5 +56,38 @@ export function settingsFromEnv(): Settings {
     verifyRound: numberFromEnv('BENCH_VERIFY_ROUND', 0.5, 0.05, 30),
     verifyRounds: Math.round(numberFromEnv('BENCH_VERIFY_ROUNDS', 5, 1, 50)),
     profile,
+    rateConnections: Math.round(numberFromEnv('BENCH_RATE_CONNECTIONS', 8, 1, 1024)),
   };
+}
+
+/** How this run was started: its BENCH_* overrides, then `npm run <script>`. */
+export function commandLine(script: string): string {
+  const overrides = Object.entries(process.env)
+    .filter(([name, value]) => name.startsWith('BENCH_') && value !== undefined && value !== '')
+    .map(([name, value]) => `${name}=${value}`)
+    .sort();
+  return [...overrides, `npm run ${script}`].join(' ');
+}
+
+/**
+ * What code a run measured: HEAD's short hash and subject, and how many files under `paths` the
+ * working tree changes on top of it (a benchmark of uncommitted code says so).
+ */
+export function codeVersion(cwd: string, paths: readonly string[] = ['packages']): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+  try {
+    const head = git('log', '-1', '--format=%h %s');
+    const changed = git('status', '--porcelain', '--', ...paths)
+      .split('\n')
+      .filter((l) => l !== '').length;
+    const subject = head.length > 90 ? `${head.slice(0, 90)}…` : head;
+    return (
+      `HEAD \`${subject.replace(/`/g, "'")}\`` +
+      (changed > 0
+        ? ` plus ${changed} uncommitted file(s) under ${paths.join(', ')}/ (the working tree as it was)`
+        : `, no uncommitted changes under ${paths.join(', ')}/`)
+    );
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }

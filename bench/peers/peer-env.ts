@@ -1,14 +1,28 @@
 import type { Server } from 'node:http';
 
-/** The two settings every peer server takes from its environment; exits 2 without them. */
-export function peerEnv(): { port: number; secret: string } {
-  const port = Number(process.env.BENCH_PORT);
-  const secret = process.env.BENCH_SECRET;
-  if (!Number.isInteger(port) || port <= 0 || !secret) {
-    console.error('BENCH_PORT and BENCH_SECRET are required');
+/** A required setting from the environment; exits 2 without it. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${name} is required`);
     process.exit(2);
   }
-  return { port, secret };
+  return value;
+}
+
+/** BENCH_PORT, the port every peer server listens on; exits 2 without it. */
+export function peerPort(): number {
+  const port = Number(requiredEnv('BENCH_PORT'));
+  if (!Number.isInteger(port) || port <= 0) {
+    console.error('BENCH_PORT must be a port number');
+    process.exit(2);
+  }
+  return port;
+}
+
+/** The two settings the token endpoint peers take from their environment; exits 2 without them. */
+export function peerEnv(): { port: number; secret: string } {
+  return { port: peerPort(), secret: requiredEnv('BENCH_SECRET') };
 }
 
 /** Listens on loopback, announces itself on stdout, and exits cleanly on SIGTERM/SIGINT. */

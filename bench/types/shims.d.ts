@@ -54,6 +54,8 @@ declare module 'autocannon' {
     pipelining?: number;
     duration?: number;
     maxOverallRequests?: number;
+    /** Requests per second over all connections (each connection gets its share per second). */
+    overallRate?: number;
     timeout?: number;
     title?: string;
     setupClient?: (client: Client) => void;

@@ -1,0 +1,340 @@
+/** The gateway section of bench/RESULTS.md (`npm run bench:gateway`), and its console summary. */
+import { UPSTREAM_BODY } from '../peers/upstream-contract.js';
+import { GATEWAY_RATE_LIMIT } from './gateway-servers.js';
+import { CONTENDED_CORES, type LoadFigures, otherCores } from './load.js';
+import {
+  anyContendedRound,
+  CONTENDED_ROUND_NOTE,
+  int,
+  type LoadColumns,
+  loadCells,
+  loadHead,
+  ratio,
+  runLines,
+  table,
+  UNSTEADY,
+} from './markdown.js';
+import type { ProfileSummary } from './profile.js';
+import { profileSection } from './report.js';
+import type { Settings } from './settings.js';
+import type { Steadiness } from './steadiness.js';
+import type { VerifyFigures } from './verify-bench.js';
+
+export type Mix = 'repeated' | 'unique';
+
+export const MIX_TITLES: Record<Mix, string> = {
+  repeated: 'repeated token (one token on every request)',
+  unique: 'unique tokens (a token never presented before on every request)',
+};
+
+export interface GatewayGoal {
+  name: string;
+  measured: string;
+  target: string;
+  pass: boolean;
+  /** The gateway mix to profile when the goal is missed. */
+  mix?: Mix;
+}
+
+export interface GatewayProfile {
+  mix: Mix;
+  figures: LoadFigures;
+  summary: ProfileSummary;
+}
+
+/** The bare proxy and the gateway (repeated token) at one fixed rate. */
+export interface FixedRate {
+  rate: number;
+  /** What the rate is half of, e.g. "the bare proxy's saturation". */
+  halfOf: string;
+  bare: LoadFigures;
+  gateway: LoadFigures;
+}
+
+export interface GatewayReport {
+  date: Date;
+  loadAverage: { before: number; after: number };
+  steadiness: Steadiness;
+  command: string;
+  settings: Settings;
+  /** The route as configured (YAML lines, the upstream's port elided). */
+  route: string[];
+  gateway: Record<Mix, LoadFigures>;
+  bare: LoadFigures;
+  /** Undefined when nginx is not installed (the row is skipped, loudly). */
+  nginx?: LoadFigures;
+  nginxMissing?: string;
+  verify: VerifyFigures;
+  /** 1 / (1 / bare proxy req/s + 1 / verifyJwt ops/s). */
+  cryptoBound: number;
+  /**
+   * The fixed-rate (latency) runs: first the goal's (half the bare proxy's saturation), then an
+   * informational one at half the gateway's own (repeated-token) saturation.
+   */
+  fixedRates: FixedRate[];
+  /** The code measured: HEAD and what the working tree changed on top of it. */
+  code: string;
+  goals: GatewayGoal[];
+  /** Margin over the repeated-mix rate the unique mix's token pools are sized with. */
+  poolMargin: number;
+  /** Warnings and errors the gateway logged during its runs, deduplicated. */
+  gatewayLog: string[];
+  profiles: GatewayProfile[];
+  profileDir?: string;
+}
+
+const signedMs = (n: number) => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)} ms`;
+const cores = (n: number) => n.toFixed(2);
+
+/** The crypto-bound limit: a proxy that did nothing but the bare proxy's work plus one verify. */
+export function cryptoBound(proxyReqPerSec: number, verifyOps: number): number {
+  return 1 / (1 / proxyReqPerSec + 1 / verifyOps);
+}
+
+export function goalsTable(report: GatewayReport): string {
+  return table(
+    ['Goal', 'Measured', 'Target', 'Result'],
+    report.goals.map((g) => [g.name, g.measured, g.target, g.pass ? '✅ pass' : '❌ FAIL']),
+  );
+}
+
+const COLUMNS: LoadColumns = { latency: (n) => `${n.toFixed(2)} ms`, upstream: true };
+const LOAD_HEAD = ['Server', ...loadHead(COLUMNS)];
+
+function loadRow(name: string, f: LoadFigures): string[] {
+  return [name, ...loadCells(f, COLUMNS)];
+}
+
+/** A row of a ratio or a computed limit: the req/s column only. */
+function figureRow(name: string, value: string): string[] {
+  return [name, value, ...LOAD_HEAD.slice(2).map(() => '')];
+}
+
+/** The servers of the saturation runs, as table labels. */
+function saturated(report: GatewayReport): [string, LoadFigures][] {
+  return [
+    ['Gatehouse gateway, repeated token', report.gateway.repeated],
+    ['Gatehouse gateway, unique tokens', report.gateway.unique],
+    ['bare node:http + undici proxy', report.bare],
+    ...(report.nginx ? [['nginx', report.nginx] as [string, LoadFigures]] : []),
+  ];
+}
+
+export function repeatedTable(report: GatewayReport): string {
+  const { repeated } = report.gateway;
+  return table(LOAD_HEAD, [
+    loadRow('Gatehouse gateway', repeated),
+    loadRow('bare node:http + undici proxy', report.bare),
+    ...(report.nginx ? [loadRow('nginx', report.nginx)] : []),
+    figureRow('**gateway / bare proxy**', `**${ratio(repeated.reqPerSec / report.bare.reqPerSec)}**`),
+    ...(report.nginx
+      ? [
+          figureRow('gateway / nginx', ratio(repeated.reqPerSec / report.nginx.reqPerSec)),
+          figureRow('bare proxy / nginx', ratio(report.bare.reqPerSec / report.nginx.reqPerSec)),
+        ]
+      : []),
+  ]);
+}
+
+export function uniqueTable(report: GatewayReport): string {
+  const { unique, repeated } = report.gateway;
+  return table(LOAD_HEAD, [
+    loadRow('Gatehouse gateway', unique),
+    figureRow(
+      'crypto-bound limit = 1 / (1 / bare proxy req/s + 1 / verifyJwt ES256 ops/s)',
+      int(report.cryptoBound),
+    ),
+    figureRow('**gateway / crypto-bound limit**', `**${ratio(unique.reqPerSec / report.cryptoBound)}**`),
+    figureRow('gateway unique / gateway repeated', ratio(unique.reqPerSec / repeated.reqPerSec)),
+  ]);
+}
+
+export function fixedRateTable(run: FixedRate): string {
+  const { bare, gateway } = run;
+  const head = ['Server', 'target req/s', ...LOAD_HEAD.slice(1)];
+  const row = (name: string, f: LoadFigures) => {
+    const [first, ...rest] = loadRow(name, f);
+    return [first!, int(run.rate), ...rest];
+  };
+  return table(head, [
+    row('bare node:http + undici proxy', bare),
+    row('Gatehouse gateway, repeated token', gateway),
+    [
+      '**added by the gateway**',
+      '',
+      '',
+      '',
+      '',
+      `**${signedMs(gateway.p50 - bare.p50)}**`,
+      `**${signedMs(gateway.p99 - bare.p99)}**`,
+      ...head.slice(7).map(() => ''),
+    ],
+  ]);
+}
+
+const fixedRateTitle = (run: FixedRate) =>
+  `Fixed rate: ${int(run.rate)} req/s (half ${run.halfOf}), repeated token`;
+
+/** The fixed-rate tables, titled, for the console. */
+export function fixedRateTables(report: GatewayReport): string {
+  return report.fixedRates.map((run) => `${fixedRateTitle(run)}\n\n${fixedRateTable(run)}`).join('\n\n');
+}
+
+export function verifyLine(report: GatewayReport): string {
+  const v = report.verify;
+  return (
+    `Verify ES256 (in-process, this benchmark's process): verifyJwt ${int(v.verifyJwt)} ops/s ` +
+    `(raw node:crypto verify() ${int(v.raw)} ops/s, jose ${int(v.jose)} ops/s); ` +
+    `crypto-bound limit = 1 / (1 / ${int(report.bare.reqPerSec)} + 1 / ${int(v.verifyJwt)}) = ${int(report.cryptoBound)} req/s`
+  );
+}
+
+/** Things a reader should know before trusting the figures. */
+function notes(report: GatewayReport): string[] {
+  const out: string[] = [];
+  const runs: [string, LoadFigures][] = [
+    ...saturated(report),
+    ...report.fixedRates.flatMap((r): [string, LoadFigures][] => [
+      [`bare proxy at ${int(r.rate)} req/s`, r.bare],
+      [`gateway at ${int(r.rate)} req/s`, r.gateway],
+    ]),
+  ];
+  for (const [name, f] of runs) {
+    const other = otherCores(f);
+    if (other > CONTENDED_CORES) {
+      out.push(
+        `- ${name}: the machine was busy ${cores(f.machineCores)} cores while server + upstream + autocannon used ` +
+          `${cores(f.serverCores + f.upstreamCores + f.clientCores)}; ~${cores(other)} core went to kernel networking ` +
+          'or other work on the machine on average over its rounds, so this figure may be depressed.',
+      );
+    }
+  }
+  if (anyContendedRound(runs.map(([, f]) => f))) out.unshift(CONTENDED_ROUND_NOTE);
+  for (const run of report.fixedRates) {
+    const short = (f: LoadFigures) => f.reqPerSec < 0.97 * run.rate;
+    if (!short(run.bare) && !short(run.gateway)) continue;
+    const saturation = report.gateway.repeated.reqPerSec;
+    out.push(
+      `- At ${int(run.rate)} req/s a server fell short of the rate (bare proxy ${int(run.bare.reqPerSec)}, gateway ` +
+        `${int(run.gateway.reqPerSec)} req/s): it could not keep up, so its latency there is that of a saturated server` +
+        (short(run.gateway) && saturation < run.rate
+          ? ` — the gateway's own saturation with the repeated token (${int(saturation)} req/s) is below this rate.`
+          : '.'),
+    );
+  }
+  if (report.steadiness.minOverMax < UNSTEADY) {
+    out.push(
+      `- The CPU was unsteady before the run (single-thread loop slowest/fastest second ${report.steadiness.minOverMax.toFixed(2)}); ` +
+        'rerun or raise BENCH_ROUNDS before concluding on a ratio near its goal.',
+    );
+  }
+  out.push(
+    `- Fixed-rate runs: autocannon \`overallRate\` paces per connection and per second — each of the ${report.settings.rateConnections} ` +
+      'connections sends its share of the second back to back, then waits for the next second — so the load arrives in bursts ' +
+      `of ${report.settings.rateConnections} concurrent requests for part of each second, not evenly. Latency there includes ` +
+      'queueing inside a burst (roughly the connection count × the per-request cost), so the added p99 overstates what an ' +
+      'evenly paced load at the same rate would see; fewer connections (BENCH_RATE_CONNECTIONS) shrink the bursts until a ' +
+      'server can no longer hold the rate. The saturation runs use ' +
+      `${report.settings.connections} connections.`,
+    '- On a 2-core machine the proxy, the upstream and autocannon share the cores: each row is what the proxy reaches while ' +
+      'the upstream and the load generator take their part (their CPU is in the table). A proxy that needs less CPU per ' +
+      'request leaves more to the upstream and autocannon, so req per server CPU-s is the fairer efficiency figure.',
+    '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify, a ' +
+      'revocation lookup, a verified-token cache insert, and an internal JWT signed for the upstream (ES256, dispatched to ' +
+      'the libuv threadpool). The crypto-bound limit counts the verify only; the signing comes on top, and on 2 cores the ' +
+      "threadpool's signing competes with the gateway's main thread, the upstream and autocannon for the same CPU. Repeated " +
+      'token: the verified-token cache and the internal-token cache (kept while more than half its life remains) answer, ' +
+      'and revocation is still checked on every request.',
+    `- Token pools: before each unique-mix run (warm-up and measured alike, outside the measured window) ` +
+      `rate × seconds × ${report.poolMargin} tokens are minted from \`POST /oauth2/token\` (16 at a time; rate = the repeated mix's ` +
+      'req/s in the same process, an upper bound), and the run is capped at the pool size, so no token is presented twice.',
+    `- The route's rate limit is ${int(GATEWAY_RATE_LIMIT)} per 60 s per sub, the largest the config schema allows ` +
+      '(`gateway.routes[].rate_limit.limit` ≤ 1,000,000): every token here has the same sub, and no run comes near it; ' +
+      'the limiter still counts every request (two shared-cache operations).',
+  );
+  if (report.profiles.length > 0) {
+    out.push(
+      "- Profiles: V8's sampler records the main thread's stack on a wall clock, so on 2 busy cores the time the thread " +
+        'spends descheduled is charged to where it stood — typically a syscall that wakes another thread or process ' +
+        '(`writev` to a loopback socket; the async `sign()` dispatch waking a threadpool thread). "busy" is not-idle ' +
+        'wall time, not CPU time; compare the server CPU column.',
+    );
+  }
+  if (report.nginxMissing) out.push(`- **nginx row skipped: ${report.nginxMissing}.**`);
+  if (report.gatewayLog.length > 0) {
+    out.push(
+      '- The gateway logged during its runs (warn and above, deduplicated):',
+      ...report.gatewayLog.map((l) => `  - \`${l.replace(/`/g, "'")}\``),
+    );
+  }
+  return out;
+}
+
+export function renderGatewaySection(report: GatewayReport): string {
+  const s = report.settings;
+  const parts = [
+    '## Gateway: Gatehouse vs a bare node:http + undici proxy vs nginx',
+    '',
+    ...runLines(report),
+    `- Code: ${report.code}`,
+    `- Load: autocannon in the benchmark process, \`GET /api/x\` with \`Authorization: Bearer <ES256 JWT>\` (the same header ` +
+      `size on every server; the bare proxy and nginx pass it through), ${s.connections} connections, pipelining 1, ` +
+      `${s.warmup} s warm-up + ${s.duration} s measured per run, ${s.rounds} round(s) in ABBA order (gateway, bare proxy, ` +
+      'nginx, then reversed…), each round a fresh process per server; servers never run at the same time; requests capped ' +
+      `at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; p50 = mean of rounds, p99 = worst ` +
+      'round, from every response time (unrounded). A run during which other work took more than ' +
+      `${CONTENDED_CORES} core is measured again (up to ${s.retries} times; the least disturbed attempt is kept). Any ` +
+      'non-2xx, error or timeout fails the run.',
+    `- Upstream: bench/peers/upstream.ts, node:http with keep-alive answering a fixed ${UPSTREAM_BODY.length}-byte JSON body, one process ` +
+      "for the whole run, behind every proxy alike. Each proxy is checked before it is loaded: 200 with the upstream's " +
+      'body, and the upstream receives the request (the gateway: its internal JWT, typ `gatehouse-internal+jwt`, aud ' +
+      "`urn:bench:api`, never the client's token; 401 with a Bearer challenge without a token).",
+    '- Gatehouse: `gatehouse start` (issuer and gateway in one process), client `bench` (scope `read`, resources ' +
+      '`[urn:bench:api]`), tokens from `POST /oauth2/token` with `grant_type=client_credentials&scope=read&resource=urn:bench:api` ' +
+      '(Basic auth); the gateway on `gateway.port`, every other setting its default (internal token TTL 30 s, 1 % of allowed ' +
+      'requests audited). The route:',
+    '',
+    '```yaml',
+    ...report.route,
+    '```',
+    '',
+    '- bare node:http + undici proxy: bench/peers/bare-proxy.ts — node:http, an undici Pool (64 connections, keep-alive), ' +
+      'hop-by-hop headers dropped, the answer streamed back; no auth.',
+    '- nginx: Debian nginx, `daemon off`, `worker_processes 1`, `upstream { server 127.0.0.1:<port>; keepalive 64; }`, ' +
+      '`proxy_http_version 1.1`, `proxy_set_header Connection ""`, `access_log off`, temp paths in a temp prefix; ' +
+      'keepalive_requests raised on both sides so it never closes a busy connection. Informational: not a goal.',
+    `- Fixed rate: the bare proxy and the gateway (repeated token) at ${report.fixedRates.map((r) => `${int(r.rate)} req/s (half ${r.halfOf})`).join(' and at ')}, ` +
+      `autocannon \`overallRate\`, ${s.rateConnections} connections (BENCH_RATE_CONNECTIONS), ` +
+      `${s.warmup} s warm-up + ${s.duration} s measured, ${s.rounds} round(s) ABBA.`,
+    `- Verify: ${s.verifyRounds} rounds of ${s.verifyRound} s after a warm-up, median round (bench/lib/verify-bench.ts).`,
+    '',
+    '### Goals',
+    '',
+    goalsTable(report),
+    '',
+    verifyLine(report),
+    '',
+    `### Saturation, ${MIX_TITLES.repeated}`,
+    '',
+    repeatedTable(report),
+    '',
+    `### Saturation, ${MIX_TITLES.unique}`,
+    '',
+    uniqueTable(report),
+    '',
+    ...report.fixedRates.flatMap((run) => [`### ${fixedRateTitle(run)}`, '', fixedRateTable(run), '']),
+    '### Measurement notes',
+    '',
+    ...notes(report),
+  ];
+  if (report.profiles.length > 0) {
+    parts.push('', "### Where the gateway's time goes", '');
+    if (report.profileDir) parts.push(`CPU profiles (\`node --cpu-prof\`) in \`${report.profileDir}\`.`, '');
+    parts.push(
+      report.profiles
+        .map((p) => profileSection(`Gatehouse gateway, ${MIX_TITLES[p.mix]}`, p.figures, p.summary))
+        .join('\n\n'),
+    );
+  }
+  return parts.join('\n');
+}
