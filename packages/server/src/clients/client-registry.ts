@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import { digestSecret, generateClientSecret } from './client-secrets.js';
 import { notFoundError } from '../storage/errors.js';
+import { makeRoom } from '../internal/bounded-map.js';
 
 export const CLIENT_CHANGED_TOPIC = 'client.changed';
 
@@ -129,10 +130,7 @@ export class ClientRegistry {
     const generation = this.#generation.get(id) ?? 0;
     const record = await this.#store.clients.get(id);
     if ((this.#generation.get(id) ?? 0) !== generation) return record;
-    if (this.#cache.size >= CACHE_ENTRIES) {
-      const oldest = this.#cache.keys().next();
-      if (!oldest.done) this.#cache.delete(oldest.value);
-    }
+    makeRoom(this.#cache, CACHE_ENTRIES);
     this.#cache.set(id, { record, loadedAtMs: now });
     return record;
   }

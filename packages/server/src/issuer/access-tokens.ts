@@ -12,6 +12,7 @@ import {
 } from '@gatehouse/core';
 import { OAuthError } from '../http/oauth-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
+import { makeRoom } from '../internal/bounded-map.js';
 
 /** RFC 9068 media type of a JWT access token's `typ` header. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -182,10 +183,7 @@ export class AccessTokens {
   async #loadOpaque(digest: string): Promise<OpaqueTokenRecord | undefined> {
     const record = await this.#store.tokens.getOpaque(digest);
     if (record) {
-      if (this.#opaque.size >= OPAQUE_CACHE_ENTRIES) {
-        const oldest = this.#opaque.keys().next();
-        if (!oldest.done) this.#opaque.delete(oldest.value);
-      }
+      makeRoom(this.#opaque, OPAQUE_CACHE_ENTRIES);
       this.#opaque.set(digest, record);
     }
     return record;

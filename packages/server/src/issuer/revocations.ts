@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BloomFilter } from '../revocation/bloom-filter.js';
+import { makeRoom } from '../internal/bounded-map.js';
 
 interface RevocationMetrics {
   checks: Counter<'layer' | 'revoked'>;
@@ -307,15 +308,7 @@ export class Revocations {
     }
     const key = `${record.kind}:${record.value}`;
     this.#bloom.add(key);
-    if (this.#recent.size >= RECENT_ENTRIES) {
-      // Evict the oldest tenth at once: deleting one entry at a time from the front leaves holes
-      // a Map skips on every later `keys().next()`, which made loading millions quadratic.
-      let evict = RECENT_ENTRIES / 10;
-      for (const old of this.#recent.keys()) {
-        this.#recent.delete(old);
-        if (--evict <= 0) break;
-      }
-    }
+    makeRoom(this.#recent, RECENT_ENTRIES);
     this.#recent.set(key, record.exp);
   }
 

@@ -22,6 +22,7 @@ import {
   type Identity,
   NOT_RESPONSIBLE,
 } from './identity.js';
+import { makeRoom } from '../../internal/bounded-map.js';
 
 /** What the authenticators need from the running Gatehouse. */
 export interface AuthenticatorDeps {
@@ -155,10 +156,7 @@ class VerifiedTokens {
   }
 
   set(token: string, identity: Identity, exp: number): void {
-    if (this.#entries.size >= VERIFIED_CACHE_ENTRIES) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
+    makeRoom(this.#entries, VERIFIED_CACHE_ENTRIES);
     this.#entries.set(token, { identity, exp });
   }
 
@@ -287,10 +285,7 @@ export function opaqueAuthenticator(
       const identity = identityOfClaims('opaque', answer as JwtPayload);
       const until = Math.min(typeof answer.exp === 'number' ? answer.exp : now, now + remote.cache_seconds);
       if (until > now) {
-        if (cache.size >= VERIFIED_CACHE_ENTRIES) {
-          const oldest = cache.keys().next();
-          if (!oldest.done) cache.delete(oldest.value);
-        }
+        makeRoom(cache, VERIFIED_CACHE_ENTRIES);
         cache.set(token, { identity, until });
       }
       return { status: 'accepted', identity };

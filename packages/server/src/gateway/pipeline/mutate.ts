@@ -2,6 +2,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Clock, epochSeconds, RandomIds, type SigningKey, signJwtAsync } from '@gatehouse/core';
 import type { Identity } from './identity.js';
+import { makeRoom } from '../../internal/bounded-map.js';
 
 /** `typ` of the internal token: an upstream never mistakes it for a client's access token. */
 export const INTERNAL_TOKEN_TYP = 'gatehouse-internal+jwt';
@@ -126,10 +127,7 @@ export class InternalTokens {
     claims.gh_credential = identity.credential;
     const token = await signJwtAsync({ typ: INTERNAL_TOKEN_TYP }, claims, this.#signingKey());
     if (key !== undefined) {
-      if (this.#cache.size >= 10_000) {
-        const oldest = this.#cache.keys().next();
-        if (!oldest.done) this.#cache.delete(oldest.value);
-      }
+      makeRoom(this.#cache, 10_000);
       this.#cache.set(key, { token, exp });
     }
     return token;
