@@ -15,5 +15,10 @@ export interface Bus {
   /** Handler errors are caught and reported by the adapter, never thrown into the transport. */
   subscribe(topic: string, handler: BusHandler): Promise<Unsubscribe>;
   ping(): Promise<void>;
+  /**
+   * False while the transport is known to be cut off (a dropped connection, reconnecting), when
+   * the adapter can tell at once; consumers that trust pushes then stop trusting them.
+   */
+  connected?(): boolean;
   close(): Promise<void>;
 }

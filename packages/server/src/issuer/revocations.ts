@@ -107,6 +107,7 @@ export class Revocations {
   #timer: NodeJS.Timeout | undefined;
   #ticks = 0;
   #busUp = true;
+  #missedPushes = false;
 
   readonly #metrics: RevocationMetrics | undefined;
 
@@ -140,6 +141,7 @@ export class Revocations {
         () => {
           if (this.#busUp) this.#logger.warn('bus unreachable: revocation checks ask the durable log');
           this.#busUp = false;
+          this.#missedPushes = true;
         },
       );
       this.resync().catch((err: unknown) => this.#logger.warn({ err }, 'revocation resync failed'));
@@ -221,6 +223,7 @@ export class Revocations {
   /** Reads what this instance missed from the durable log; one at a time. */
   resync(): Promise<void> {
     this.#resyncing ??= (async () => {
+      const live = this.#bus.connected?.() !== false && this.#busUp;
       try {
         for (;;) {
           const page = await this.#store.revocationLog.since(this.#applied, PAGE);
@@ -229,6 +232,7 @@ export class Revocations {
         }
         this.#synced = true;
         this.#lastSyncMs = this.#clock.nowMs();
+        if (live) this.#missedPushes = false;
       } finally {
         this.#resyncing = undefined;
       }
@@ -313,7 +317,18 @@ export class Revocations {
   }
 
   #fresh(): boolean {
-    return this.#busUp && this.#synced && this.#clock.nowMs() - this.#lastSyncMs <= this.#maxStalenessMs;
+    // Pushes sent while the connection was down are lost: after an outage, trust again only once
+    // a resync begun on a live connection has read the log.
+    if (this.#bus.connected?.() === false) {
+      this.#missedPushes = true;
+      return false;
+    }
+    return (
+      this.#busUp &&
+      !this.#missedPushes &&
+      this.#synced &&
+      this.#clock.nowMs() - this.#lastSyncMs <= this.#maxStalenessMs
+    );
   }
 
   #purge(): void {

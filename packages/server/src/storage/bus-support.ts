@@ -30,6 +30,8 @@ export interface BusTransport {
     fail: (error: unknown) => void,
   ): Promise<() => Promise<void> | void>;
   ping(): Promise<void>;
+  /** False while the connection is known to be down; absent when the transport cannot tell. */
+  connected?(): boolean;
   /** Releases connections; called once, after every subscription stopped. */
   shutdown(): Promise<void>;
 }
@@ -113,6 +115,7 @@ export function createTransportBus(kind: string, transport: BusTransport, hooks:
       assertOpen();
       await transport.ping();
     },
+    connected: () => !closed && (transport.connected?.() ?? true),
     async close() {
       if (closed) return;
       closed = true;

@@ -58,6 +58,8 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       async ping() {
         await call(() => publisher.ping());
       },
+      // ioredis leaves 'ready' the moment a socket drops: no waiting for a ping to time out.
+      connected: () => subscriber.status === 'ready' && publisher.status === 'ready',
       async shutdown() {
         await Promise.all([closeRedis(subscriber), closeRedis(publisher)]);
       },
