@@ -1,17 +1,23 @@
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 /**
  * A Bloom filter of revoked token ids: "no" is final (the token was never revoked), "maybe" sends
  * the check on to the exact stores. Sized from the expected count and the false-positive rate
  * (m = −n·ln p / ln²2 bits, k = m/n·ln 2 hashes); 10 million ids at 0.1 % take 18 MB.
  *
- * Positions come from one SHA-256 of the id (Kirsch–Mitzenmacher double hashing: g_i = h1 + i·h2),
- * so the filter cannot be steered by someone choosing ids, and one digest serves every probe.
+ * Positions come from two seeded 32-bit hashes of the id (Kirsch–Mitzenmacher double hashing:
+ * g_i = h1 + i·h2). SHA-256 per check made the clean-token p99 7 µs at 10 M entries; seeded
+ * FNV-1a with a murmur finalizer is a fraction of that, and the per-filter secret seeds keep ids
+ * from being chosen to collide.
  */
 export class BloomFilter {
   readonly bits: number;
   readonly hashes: number;
   readonly #words: Uint32Array;
+  // Secret per filter (filters live in one process and are rebuilt at start, never shared), so
+  // nobody can pick ids that pile onto the same bits.
+  readonly #seed1 = randomBytes(4).readUInt32BE(0);
+  readonly #seed2 = randomBytes(4).readUInt32BE(0);
   #count = 0;
 
   constructor(expected: number, falsePositiveRate: number) {
@@ -54,12 +60,24 @@ export class BloomFilter {
   }
 
   #seeds(id: string): [number, number] {
-    const digest = createHash('sha256').update(id).digest();
-    // Two 48-bit halves keep i·h2 exact in a double for any k we use.
-    const h1 = digest.readUIntBE(0, 6);
-    // Odd, so successive probes never collapse onto one bit (no bitwise op: these exceed 32 bits).
-    const raw = digest.readUIntBE(6, 6);
-    const h2 = raw % 2 === 0 ? raw + 1 : raw;
+    const h1 = hash32(id, this.#seed1);
+    // Odd, so successive probes never collapse onto one bit.
+    const h2 = (hash32(id, this.#seed2) | 1) >>> 0;
     return [h1, h2];
   }
+}
+
+/** FNV-1a over UTF-16 code units from `seed`, then murmur3's 32-bit finalizer for avalanche. */
+function hash32(text: string, seed: number): number {
+  let h = (seed ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
