@@ -561,14 +561,10 @@ function upstreamHeaders(request: IncomingMessage, added: Record<string, string>
     if (name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
     out[name] = value;
   }
-  const forwardedFor = request.headers['x-forwarded-for'];
-  const host = request.headers.host;
-  return {
-    ...out,
-    ...added,
-    ...(host !== undefined && { 'x-forwarded-host': host }),
-    'x-forwarded-proto': 'http',
-    // The verified client address, never a chain the client could have written itself.
-    'x-forwarded-for': added['x-forwarded-for'] ?? String(forwardedFor ?? ''),
-  };
+  // Written into `out` directly (no spread copies on the hot path). `added` carries the verified
+  // client address as x-forwarded-for, never a chain the client could have written itself.
+  Object.assign(out, added);
+  if (request.headers.host !== undefined) out['x-forwarded-host'] = request.headers.host;
+  out['x-forwarded-proto'] = 'http';
+  return out;
 }

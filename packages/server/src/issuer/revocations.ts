@@ -110,6 +110,7 @@ export class Revocations {
   #missedPushes = false;
 
   readonly #metrics: RevocationMetrics | undefined;
+  readonly #counters = new Map<string, { inc(): void }>();
 
   constructor(
     deps: { store: Store; bus: Bus; clock: Clock; logger: Logger; registry?: Registry },
@@ -192,27 +193,45 @@ export class Revocations {
   /** Whether a token is revoked: by id, by its session, or by a subject or client watermark. */
   async isTokenRevoked(claims: RevocableClaims): Promise<boolean> {
     const iat = claims.iat ?? 0;
-    const hit = (layer: string, revoked: boolean) => {
-      this.#metrics?.checks.inc({ layer, revoked: String(revoked) });
-      return revoked;
-    };
     const { sub, client } = this.#watermarks;
-    if (claims.sub !== undefined && iat < (sub.get(claims.sub) ?? 0)) return hit('watermark', true);
-    if (claims.client_id !== undefined && iat < (client.get(claims.client_id) ?? 0))
-      return hit('watermark', true);
-    const keys: [RevocationKind, string][] = [['jti', claims.jti]];
-    if (claims.sid !== undefined) keys.push(['sid', claims.sid]);
-    const now = epochSeconds(this.#clock);
-    if (keys.some(([kind, value]) => (this.#recent.get(`${kind}:${value}`) ?? 0) >= now))
-      return hit('recent', true);
-    const maybe = keys.filter(([kind, value]) => this.#bloom.mightContain(`${kind}:${value}`));
-    if (maybe.length === 0 && this.#fresh()) return hit('bloom', false);
-    // A "maybe", or knowledge too old to trust a "no": ask the durable log.
-    const checks = maybe.length === 0 ? keys : maybe;
-    for (const [kind, value] of checks) {
-      if (await this.#store.revocationLog.find(kind, value, now)) return hit('log', true);
+    if (claims.sub !== undefined && iat < (sub.get(claims.sub) ?? 0)) return this.#answer('watermark', true);
+    if (claims.client_id !== undefined && iat < (client.get(claims.client_id) ?? 0)) {
+      return this.#answer('watermark', true);
     }
-    return hit('log', false);
+    const now = epochSeconds(this.#clock);
+    const jti = `jti:${claims.jti}`;
+    const sid = claims.sid === undefined ? undefined : `sid:${claims.sid}`;
+    if ((this.#recent.get(jti) ?? 0) >= now || (sid !== undefined && (this.#recent.get(sid) ?? 0) >= now)) {
+      return this.#answer('recent', true);
+    }
+    const jtiMaybe = this.#bloom.mightContain(jti);
+    const sidMaybe = sid !== undefined && this.#bloom.mightContain(sid);
+    if (!jtiMaybe && !sidMaybe && this.#fresh()) return this.#answer('bloom', false);
+    // A "maybe", or knowledge too old to trust a "no": ask the durable log.
+    const trusted = this.#fresh();
+    if ((jtiMaybe || !trusted) && (await this.#store.revocationLog.find('jti', claims.jti, now))) {
+      return this.#answer('log', true);
+    }
+    if (
+      claims.sid !== undefined &&
+      (sidMaybe || !trusted) &&
+      (await this.#store.revocationLog.find('sid', claims.sid, now))
+    ) {
+      return this.#answer('log', true);
+    }
+    return this.#answer('log', false);
+  }
+
+  /** Counts which layer answered (children bound once per label pair, off the hot path). */
+  #answer(layer: 'watermark' | 'recent' | 'bloom' | 'log', revoked: boolean): boolean {
+    const key = `${layer}:${revoked}`;
+    let child = this.#counters.get(key);
+    if (!child && this.#metrics) {
+      child = this.#metrics.checks.labels({ layer, revoked: String(revoked) });
+      this.#counters.set(key, child);
+    }
+    child?.inc();
+    return revoked;
   }
 
   /** Whether a token id is revoked (tokens without further claims). */
