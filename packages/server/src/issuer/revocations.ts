@@ -52,7 +52,7 @@ const RESYNC_MS = 1_000;
 const PAGE = 10_000;
 
 export interface RevocationOptions {
-  /** Revoked ids the Bloom filter is sized for (at 0.1 % false positives). */
+  /** Revoked ids the Bloom filter is sized for (at most 0.1 % false positives when full). */
   expectedEntries?: number;
   /** Past this many seconds without a successful resync, a Bloom "no" is no longer final. */
   maxStalenessSeconds?: number;
@@ -124,7 +124,9 @@ export class Revocations {
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#expected = options.expectedEntries ?? 1_000_000;
-    this.#bloom = new BloomFilter(this.#expected, 0.001);
+    // Sized for 0.09 %: at capacity the measured rate scatters around the design point with the
+    // random seeds (0.093–0.103 % over runs at 10 M), and 0.1 % is the promise.
+    this.#bloom = new BloomFilter(this.#expected, 0.0009);
     this.#maxStalenessMs = (options.maxStalenessSeconds ?? 5) * 1000;
     this.#maxTokenLifetime = options.maxTokenLifetime ?? 86_400;
   }
