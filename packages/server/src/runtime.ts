@@ -174,7 +174,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     }
 
     const revocations = new Revocations(
-      { store, bus, clock, logger, registry: metrics.registry },
+      { store, bus, cache, clock, logger, registry: metrics.registry },
       {
         expectedEntries: config.revocation.expected_entries,
         maxStalenessSeconds: config.revocation.max_staleness,

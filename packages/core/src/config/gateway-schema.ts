@@ -128,6 +128,13 @@ export const routeSchema = z
       .strict()
       .prefault({}),
     rate_limit: rateLimitSchema.optional(),
+    revocation: z
+      .enum(['fail_closed', 'fail_open'])
+      .default('fail_closed')
+      .describe(
+        'When revocation state cannot be confirmed (bus down, knowledge older than revocation.max_staleness): ' +
+          'fail_closed asks the durable store and answers 503 if that cannot answer either; fail_open goes on with what the instance knows.',
+      ),
     upstream: z
       .object({
         service: z

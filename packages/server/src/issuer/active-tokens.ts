@@ -1,7 +1,7 @@
 import type { ClientRecord } from '@gatehouse/core';
 import type { ClientRegistry } from '../clients/client-registry.js';
 import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
-import type { Revocations } from './revocations.js';
+import type { RevocationFailureMode, Revocations } from './revocations.js';
 
 /** A token that is live now, with the client it was issued to. */
 export interface ActiveToken {
@@ -33,9 +33,10 @@ export class ActiveTokens {
     this.#builtin = new Map((deps.builtinClients ?? []).map((c) => [c.id, c]));
   }
 
-  async check(token: string): Promise<ActiveToken | undefined> {
+  /** The token's claims and client while it is live; `mode` as {@link Revocations.isTokenRevoked}. */
+  async check(token: string, mode: RevocationFailureMode = 'fail_closed'): Promise<ActiveToken | undefined> {
     const claims = await this.#tokens.read(token);
-    if (!claims || (await this.#revocations.isTokenRevoked(claims))) return undefined;
+    if (!claims || (await this.#revocations.isTokenRevoked(claims, mode))) return undefined;
     const client = this.#builtin.get(claims.client_id) ?? (await this.#clients.get(claims.client_id));
     return client ? { claims, client } : undefined;
   }

@@ -1,5 +1,6 @@
 import {
   type Bus,
+  type Cache,
   type Clock,
   epochSeconds,
   type RevocationKind,
@@ -9,7 +10,7 @@ import {
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BloomFilter } from '../revocation/bloom-filter.js';
-import { makeRoom } from '../internal/bounded-map.js';
+import { boundChild, makeRoom } from '../internal/bounded-map.js';
 
 interface RevocationMetrics {
   checks: Counter<'layer' | 'revoked'>;
@@ -30,7 +31,7 @@ function revocationMetrics(registry: Registry, staleness: () => number): Revocat
   return {
     checks: new Counter({
       name: 'gatehouse_revocation_checks_total',
-      help: 'Revocation checks by the layer that answered (watermark, recent, bloom, log) and the answer.',
+      help: 'Revocation checks by the layer that answered (watermark, recent, bloom, shared, log, local_only) and the answer.',
       labelNames: ['layer', 'revoked'],
       registers,
     }),
@@ -60,6 +61,17 @@ export interface RevocationOptions {
   maxTokenLifetime?: number;
 }
 
+/**
+ * What a check does when this instance cannot be sure: `fail_closed` asks the durable log and
+ * refuses (503) when that cannot answer either; `fail_open` goes on with what it knows here.
+ */
+export type RevocationFailureMode = 'fail_closed' | 'fail_open';
+
+/** Shared-store keys of revoked ids: `gh:rev:jti:<id>`, `gh:rev:sid:<id>`. */
+const SHARED_PREFIX = 'gh:rev:';
+
+type Layer = 'watermark' | 'recent' | 'bloom' | 'shared' | 'log' | 'local_only';
+
 /** The claims a revocation check looks at. */
 export interface RevocableClaims {
   jti: string;
@@ -86,11 +98,14 @@ export interface RevocationStatus {
  * The check, one function for the issuer, the gateway and introspection: subject and client
  * watermarks ("everything issued before T", one entry for any number of tokens) → the exact map
  * of recent revocations → the Bloom filter of revoked token and session ids, whose "no" is final
- * while this instance is in sync → the durable log for a "maybe", or when it is not.
+ * while this instance is in sync → the shared store (Redis), whose "yes" is final → the durable
+ * log for a "maybe", or when this instance is not in sync. The shared store is only an
+ * accelerator: Redis may lose acknowledged writes, so its "no" is never taken as final.
  */
 export class Revocations {
   readonly #store: Store;
   readonly #bus: Bus;
+  readonly #shared: Cache | undefined;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #bloom: BloomFilter;
@@ -113,7 +128,15 @@ export class Revocations {
   readonly #counters = new Map<string, { inc(): void }>();
 
   constructor(
-    deps: { store: Store; bus: Bus; clock: Clock; logger: Logger; registry?: Registry },
+    deps: {
+      store: Store;
+      bus: Bus;
+      /** The shared store; an in-process cache adds nothing over the maps here and is ignored. */
+      cache?: Cache;
+      clock: Clock;
+      logger: Logger;
+      registry?: Registry;
+    },
     options: RevocationOptions = {},
   ) {
     this.#metrics = deps.registry
@@ -121,6 +144,7 @@ export class Revocations {
       : undefined;
     this.#store = deps.store;
     this.#bus = deps.bus;
+    this.#shared = deps.cache && deps.cache.kind !== 'memory' ? deps.cache : undefined;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#expected = options.expectedEntries ?? 1_000_000;
@@ -192,8 +216,23 @@ export class Revocations {
     return this.#revoke(kind, value, notBefore, notBefore + this.#maxTokenLifetime);
   }
 
-  /** Whether a token is revoked: by id, by its session, or by a subject or client watermark. */
-  async isTokenRevoked(claims: RevocableClaims): Promise<boolean> {
+  /**
+   * Whether a token is revoked: by id, by its session, or by a subject or client watermark.
+   * Throws ERR_STORE_UNAVAILABLE (503) in `fail_closed` mode when it cannot be sure.
+   */
+  async isTokenRevoked(
+    claims: RevocableClaims,
+    mode: RevocationFailureMode = 'fail_closed',
+  ): Promise<boolean> {
+    return this.revokedLocally(claims, mode) ?? this.#askStores(claims, mode);
+  }
+
+  /**
+   * The answer from this instance's memory alone (watermarks, recent revocations, a final Bloom
+   * "no"), or undefined when a store must be asked. Synchronous, so the common case costs no
+   * promise on the request path.
+   */
+  revokedLocally(claims: RevocableClaims, mode: RevocationFailureMode = 'fail_closed'): boolean | undefined {
     const iat = claims.iat ?? 0;
     const { sub, client } = this.#watermarks;
     if (claims.sub !== undefined && iat < (sub.get(claims.sub) ?? 0)) return this.#answer('watermark', true);
@@ -206,33 +245,60 @@ export class Revocations {
     if ((this.#recent.get(jti) ?? 0) >= now || (sid !== undefined && (this.#recent.get(sid) ?? 0) >= now)) {
       return this.#answer('recent', true);
     }
+    if (
+      !this.#bloom.mightContain(jti) &&
+      (sid === undefined || !this.#bloom.mightContain(sid)) &&
+      (mode === 'fail_open' || this.#fresh())
+    ) {
+      return this.#answer('bloom', false);
+    }
+    return undefined;
+  }
+
+  /** A Bloom "maybe", or knowledge too old to trust a "no": the shared store may say yes at once. */
+  async #askStores(claims: RevocableClaims, mode: RevocationFailureMode): Promise<boolean> {
+    const now = epochSeconds(this.#clock);
+    const jti = `jti:${claims.jti}`;
+    const sid = claims.sid === undefined ? undefined : `sid:${claims.sid}`;
     const jtiMaybe = this.#bloom.mightContain(jti);
     const sidMaybe = sid !== undefined && this.#bloom.mightContain(sid);
-    if (!jtiMaybe && !sidMaybe && this.#fresh()) return this.#answer('bloom', false);
-    // A "maybe", or knowledge too old to trust a "no": ask the durable log.
     const trusted = this.#fresh();
-    if ((jtiMaybe || !trusted) && (await this.#store.revocationLog.find('jti', claims.jti, now))) {
-      return this.#answer('log', true);
+    const askJti = jtiMaybe || !trusted;
+    const askSid = sid !== undefined && (sidMaybe || !trusted);
+    if ((askJti && (await this.#sharedHas(jti))) || (askSid && (await this.#sharedHas(sid)))) {
+      return this.#answer('shared', true);
     }
-    if (
-      claims.sid !== undefined &&
-      (sidMaybe || !trusted) &&
-      (await this.#store.revocationLog.find('sid', claims.sid, now))
-    ) {
-      return this.#answer('log', true);
+    // Only the durable log can say no.
+    try {
+      if (askJti && (await this.#store.revocationLog.find('jti', claims.jti, now))) {
+        return this.#answer('log', true);
+      }
+      if (askSid && (await this.#store.revocationLog.find('sid', claims.sid as string, now))) {
+        return this.#answer('log', true);
+      }
+      return this.#answer('log', false);
+    } catch (err) {
+      if (mode === 'fail_closed') throw err;
+      // Fail-open with what this instance knows: a Bloom "maybe" is still refused.
+      return this.#answer('local_only', jtiMaybe || sidMaybe);
     }
-    return this.#answer('log', false);
+  }
+
+  /** Whether the shared store holds the revocation; unreachable counts as "don't know". */
+  async #sharedHas(key: string): Promise<boolean> {
+    if (!this.#shared) return false;
+    try {
+      return (await this.#shared.get(SHARED_PREFIX + key)) !== null;
+    } catch {
+      return false;
+    }
   }
 
   /** Counts which layer answered (children bound once per label pair, off the hot path). */
-  #answer(layer: 'watermark' | 'recent' | 'bloom' | 'log', revoked: boolean): boolean {
+  #answer(layer: Layer, revoked: boolean): boolean {
     const key = `${layer}:${revoked}`;
-    let child = this.#counters.get(key);
-    if (!child && this.#metrics) {
-      child = this.#metrics.checks.labels({ layer, revoked: String(revoked) });
-      this.#counters.set(key, child);
-    }
-    child?.inc();
+    const metrics = this.#metrics;
+    if (metrics) boundChild(this.#counters, key, () => metrics.checks.labels(layer, String(revoked))).inc();
     return revoked;
   }
 
@@ -276,6 +342,12 @@ export class Revocations {
       createdAt: epochSeconds(this.#clock),
     });
     this.#place(record);
+    if (this.#shared && (kind === 'jti' || kind === 'sid')) {
+      const ttl = Math.max(1, exp - epochSeconds(this.#clock));
+      await this.#shared.set(`${SHARED_PREFIX}${kind}:${value}`, '1', ttl).catch((err: unknown) => {
+        this.#logger.warn({ err }, 'could not write a revocation to the shared store; the log has it');
+      });
+    }
     const message = {
       at_ms: this.#clock.nowMs(),
       seq: record.seq,

@@ -33,6 +33,16 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       maxReconnectAttempts: -1,
     }),
   );
+  // The client reports a dropped socket at once; without this, only a ping timing out would tell.
+  let up = true;
+  (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' || status.type === 'staleConnection') up = false;
+      else if (status.type === 'reconnect') up = true;
+    }
+  })().catch(() => {
+    up = false;
+  });
 
   return createTransportBus(
     'nats',
@@ -53,6 +63,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
         };
       },
       ping: () => call(() => nc.flush()),
+      connected: () => up && !nc.isClosed(),
       async shutdown() {
         // drain() delivers what is in flight and flushes pending publishes before closing.
         if (!nc.isClosed()) await nc.drain().catch(() => nc.close());

@@ -90,18 +90,20 @@ async function sign(kid: string, claims: Record<string, unknown>, typ = 'at+jwt'
     .sign(signer?.key as PrivateKey);
 }
 
+const orders = { service: 'orders', revocation: 'fail_closed' } as const;
+
 test('jwt from another issuer: discovered, verified with its JWKS, a rotated-in kid fetched on first sight', async () => {
   const auth = jwtAuthenticator({ kind: 'jwt', issuer }, deps());
-  const ok = await auth.authenticate(bearer(await sign('k1', {})), 'orders');
+  const ok = await auth.authenticate(bearer(await sign('k1', {})), orders);
   assert.equal(ok.status, 'accepted');
   if (ok.status === 'accepted') assert.equal(ok.identity.sub, 'ext-user');
   await addKey('k2');
   clock.advance(31_000); // past the refetch interval
-  const rotated = await auth.authenticate(bearer(await sign('k2', {})), 'orders');
+  const rotated = await auth.authenticate(bearer(await sign('k2', {})), orders);
   assert.equal(rotated.status, 'accepted', 'new key found by one refetch');
-  const wrongAud = await auth.authenticate(bearer(await sign('k1', { aud: 'payments' })), 'orders');
+  const wrongAud = await auth.authenticate(bearer(await sign('k1', { aud: 'payments' })), orders);
   assert.equal(wrongAud.status, 'rejected');
-  const wrongTyp = await auth.authenticate(bearer(await sign('k1', {}, 'JWT')), 'orders');
+  const wrongTyp = await auth.authenticate(bearer(await sign('k1', {}, 'JWT')), orders);
   assert.deepEqual(wrongTyp.status === 'rejected' && wrongTyp.reason, 'wrong_type');
 });
 
@@ -120,16 +122,16 @@ test('opaque tokens of another IdP: introspected with client auth, positive answ
     deps(),
   );
   const before = introspections;
-  const first = await auth.authenticate(bearer('good-opaque'));
+  const first = await auth.authenticate(bearer('good-opaque'), orders);
   assert.equal(first.status, 'accepted');
   if (first.status === 'accepted') assert.deepEqual(first.identity.scopes, ['read']);
-  await auth.authenticate(bearer('good-opaque'));
+  await auth.authenticate(bearer('good-opaque'), orders);
   assert.equal(introspections - before, 1, 'the second use was answered from the cache');
   clock.advance(31_000);
-  await auth.authenticate(bearer('good-opaque'));
+  await auth.authenticate(bearer('good-opaque'), orders);
   assert.equal(introspections - before, 2, 'the cache lasts cache_seconds at most');
   for (let i = 0; i < 2; i++)
-    assert.equal((await auth.authenticate(bearer('bad-opaque'))).status, 'rejected');
+    assert.equal((await auth.authenticate(bearer('bad-opaque'), orders)).status, 'rejected');
   assert.equal(introspections - before, 4, 'refusals are asked again every time');
   assert.throws(
     () =>

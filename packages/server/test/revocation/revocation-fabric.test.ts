@@ -10,8 +10,9 @@ import { after, before, test } from 'node:test';
 import { type Bus, ManualClock, type Store } from '@gatehouse/core';
 import { pino } from 'pino';
 import { Revocations } from '../../src/issuer/revocations.js';
-import { createBus, createEmbeddedStore } from '../../src/storage/index.js';
-import { sleep } from '../support/servers.js';
+import { createBus, createCache, createEmbeddedStore } from '../../src/storage/index.js';
+import { unavailableError } from '../../src/storage/errors.js';
+import { describeAdapter, isGatehouseError, servers, sleep, uniqueName } from '../support/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-fabric-'));
 const logger = pino({ level: 'silent' });
@@ -106,3 +107,111 @@ test('sessions: revoking a sid revokes every token that carries it', async () =>
   assert.equal(await a.isTokenRevoked({ jti: 'any', sid: 'fam_1' }), true);
   assert.equal(await a.isTokenRevoked({ jti: 'any', sid: 'fam_2' }), false);
 });
+
+/** The store, with the durable log's lookups counted and, while `down`, failing as a dead server would. */
+function watchedStore(): { store: Store; finds: () => number; setDown: (down: boolean) => void } {
+  let finds = 0;
+  let down = false;
+  const log = store.revocationLog;
+  const revocationLog = new Proxy(log, {
+    get(target, name, receiver) {
+      if (name !== 'find') return Reflect.get(target, name, receiver);
+      return async (...args: Parameters<typeof log.find>) => {
+        finds++;
+        if (down) throw unavailableError('the test store');
+        return log.find(...args);
+      };
+    },
+  });
+  const watched = new Proxy(store, {
+    get: (target, name, receiver) =>
+      name === 'revocationLog' ? revocationLog : Reflect.get(target, name, receiver),
+  });
+  return { store: watched, finds: () => finds, setDown: (d) => (down = d) };
+}
+
+/** A bus that says its connection is down, as the Redis and NATS adapters do the moment a socket drops. */
+const disconnected = (): Bus => ({
+  ...bus,
+  kind: 'down',
+  connected: () => false,
+  subscribe: bus.subscribe.bind(bus),
+  publish: bus.publish.bind(bus),
+});
+
+test('while unsure (bus down): fail-closed asks the durable log and refuses when it cannot answer; fail-open goes on with what it knows', async () => {
+  const writer = await instance();
+  await writer.revoke('known-before', now() + 600);
+  const watched = watchedStore();
+  const r = new Revocations(
+    { store: watched.store, bus: disconnected(), clock, logger },
+    { expectedEntries: 10_000 },
+  );
+  await r.start();
+  instances.push(r);
+  const clean = { jti: 'clean-token' };
+  assert.equal(await r.isTokenRevoked(clean), false);
+  assert.ok(watched.finds() > 0, 'fail-closed asked the log instead of trusting a Bloom "no"');
+  const asked = watched.finds();
+  assert.equal(await r.isTokenRevoked(clean, 'fail_open'), false);
+  assert.equal(watched.finds(), asked, 'fail-open trusted the Bloom "no" without a lookup');
+  watched.setDown(true);
+  await assert.rejects(r.isTokenRevoked(clean), isGatehouseError('ERR_STORE_UNAVAILABLE', 503));
+  assert.equal(await r.isTokenRevoked(clean, 'fail_open'), false, 'fail-open: clean stays clean');
+  assert.equal(
+    await r.isTokenRevoked({ jti: 'known-before' }, 'fail_open'),
+    true,
+    'and known revocations hold',
+  );
+  watched.setDown(false);
+  assert.equal(await r.isTokenRevoked(clean), false, 'recovered by itself');
+});
+
+await describeAdapter(
+  'the shared store (Redis) answers "revoked" before the durable log',
+  servers.redis,
+  () => {
+    test('a revocation whose push was lost is found in Redis without a durable lookup; a Redis "no" is never final', async () => {
+      const cache = createCache({
+        kind: 'redis',
+        url: servers.redis.url,
+        keyPrefix: `${uniqueName('rev')}:`,
+      });
+      try {
+        const deaf: Bus = {
+          ...bus,
+          kind: 'deaf',
+          publish: async () => undefined,
+          subscribe: bus.subscribe.bind(bus),
+        };
+        const writer = new Revocations(
+          { store, bus: deaf, cache, clock, logger },
+          { expectedEntries: 10_000 },
+        );
+        await writer.start();
+        instances.push(writer);
+        const watched = watchedStore();
+        const reader = new Revocations(
+          { store: watched.store, bus: disconnected(), cache, clock, logger },
+          { expectedEntries: 10_000 },
+        );
+        await reader.start();
+        instances.push(reader);
+        await writer.revoke('pushed-nowhere', now() + 600);
+        const before = watched.finds();
+        assert.equal(await reader.isTokenRevoked({ jti: 'pushed-nowhere' }), true);
+        assert.equal(watched.finds(), before, 'answered by the shared store');
+        assert.ok(
+          ((await cache.ttl('gh:rev:jti:pushed-nowhere')) ?? 0) > 0,
+          'kept until the token would expire',
+        );
+        // Lost from Redis (a failover): the durable log still has it.
+        await cache.delete('gh:rev:jti:pushed-nowhere');
+        assert.equal(await reader.isTokenRevoked({ jti: 'pushed-nowhere' }), true);
+        assert.equal(watched.finds(), before + 1, 'the durable log answered');
+      } finally {
+        await cache.close();
+      }
+    });
+  },
+);

@@ -13,7 +13,7 @@ import {
 import type { ApiKeys } from '../../api-keys/api-keys.js';
 import { ACCESS_TOKEN_TYP } from '../../issuer/access-tokens.js';
 import type { ActiveTokens } from '../../issuer/active-tokens.js';
-import type { Revocations } from '../../issuer/revocations.js';
+import type { RevocationFailureMode, Revocations } from '../../issuer/revocations.js';
 import {
   type AuthOutcome,
   type AuthRejection,
@@ -38,10 +38,30 @@ export interface AuthenticatorDeps {
   fetch?: typeof fetch;
 }
 
+/** What an authenticator needs to know of the route it works for. */
+export interface RouteAuthContext {
+  /** The upstream service: an accepted audience of its tokens. */
+  service: string;
+  /** What a revocation check does when this instance cannot be sure. */
+  revocation: RevocationFailureMode;
+}
+
 /** One named authenticator: it accepts, refuses, or is not responsible for a request. */
 export interface Authenticator {
   readonly kind: AuthenticatorConfig['kind'];
-  authenticate(headers: IncomingHttpHeaders, service: string): Promise<AuthOutcome>;
+  authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): Promise<AuthOutcome>;
+}
+
+/** Our own access tokens always carry a jti; sid and the rest when they have them. */
+type RevocableJwt = { jti: string; sid?: string; sub?: string; client_id?: string; iat?: number };
+
+/** The fabric's check; memory answers nearly always, so the stores' promise is made only when it cannot. */
+function isRevoked(
+  revocations: Revocations,
+  claims: RevocableJwt,
+  mode: RevocationFailureMode,
+): boolean | Promise<boolean> {
+  return revocations.revokedLocally(claims, mode) ?? revocations.isTokenRevoked(claims, mode);
 }
 
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
@@ -90,22 +110,19 @@ export function jwtAuthenticator(
   const verified = new VerifiedTokens();
   return {
     kind: 'jwt' as const,
-    async authenticate(headers: IncomingHttpHeaders, service: string): Promise<AuthOutcome> {
+    async authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): Promise<AuthOutcome> {
       const token = bearerToken(headers);
       if (token === undefined || !JWT_SHAPE.test(token)) return NOT_RESPONSIBLE;
       const cached = verified.get(token, deps.clock.nowMs() / 1000);
       if (cached) {
         // Verified before; revocation is asked again every time, never cached.
-        if (
-          !remote &&
-          (await deps.revocations.isTokenRevoked(cached.claims as { jti: string; sid?: string }))
-        ) {
+        if (!remote && (await isRevoked(deps.revocations, cached.claims as RevocableJwt, route.revocation))) {
           verified.delete(token);
           return rejected('revoked', 'the access token has been revoked');
         }
         return { status: 'accepted', identity: cached };
       }
-      const audience = config.audience ?? [service, deps.issuer];
+      const audience = config.audience ?? [route.service, deps.issuer];
       try {
         const options = {
           audience,
@@ -120,7 +137,7 @@ export function jwtAuthenticator(
               issuer: await remote.issuer(),
             })
           : verifyJwt(token, deps.keys(), { ...options, issuer: deps.issuer });
-        if (!remote && (await deps.revocations.isTokenRevoked(payload as { jti: string; sid?: string }))) {
+        if (!remote && (await isRevoked(deps.revocations, payload as RevocableJwt, route.revocation))) {
           return rejected('revoked', 'the access token has been revoked');
         }
         const identity = identityOfClaims('jwt', payload);
@@ -248,12 +265,12 @@ export function opaqueAuthenticator(
   }
   return {
     kind: 'opaque' as const,
-    async authenticate(headers: IncomingHttpHeaders): Promise<AuthOutcome> {
+    async authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): Promise<AuthOutcome> {
       const token = bearerToken(headers);
       if (token === undefined || JWT_SHAPE.test(token) || token.startsWith('sk_')) return NOT_RESPONSIBLE;
       if (!remote) {
         if (!token.startsWith('gatehouse_at_')) return NOT_RESPONSIBLE;
-        const live = await deps.active.check(token);
+        const live = await deps.active.check(token, route.revocation);
         if (!live) return rejected('inactive', 'the access token is not active');
         return {
           status: 'accepted',
@@ -339,11 +356,11 @@ export function buildAuthenticators(
 export async function authenticate(
   chain: readonly Authenticator[],
   headers: IncomingHttpHeaders,
-  service: string,
+  route: RouteAuthContext,
 ): Promise<AuthOutcome> {
   let refusal: AuthOutcome | undefined;
   for (const authenticator of chain) {
-    const outcome = await authenticator.authenticate(headers, service);
+    const outcome = await authenticator.authenticate(headers, route);
     if (outcome.status === 'accepted') return outcome;
     if (outcome.status === 'rejected') refusal ??= outcome;
   }

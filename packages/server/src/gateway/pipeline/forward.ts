@@ -155,6 +155,8 @@ export class Upstream {
     response: ServerResponse,
     path: string,
     headers: OutgoingHttpHeaders,
+    /** The gateway's own answer headers, written with the upstream's. */
+    answer: Readonly<Record<string, string>> = {},
   ): Promise<ForwardOutcome> {
     const bodiless =
       request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined;
@@ -189,7 +191,7 @@ export class Upstream {
         }
         if (upstream.statusCode >= 500) target.failed();
         else target.succeeded();
-        response.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+        response.writeHead(upstream.statusCode, Object.assign(responseHeaders(upstream.headers), answer));
         for await (const chunk of upstream.body) {
           if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
         }

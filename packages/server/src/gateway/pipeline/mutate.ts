@@ -8,7 +8,7 @@ import { makeRoom } from '../../internal/bounded-map.js';
 export const INTERNAL_TOKEN_TYP = 'gatehouse-internal+jwt';
 
 /** Prefixes and names in the internal namespace: only the gateway may set them. */
-const INTERNAL_PREFIXES = ['x-gatehouse-', 'x-user-'];
+const INTERNAL_PREFIXES = ['x-gatehouse-', 'x-user-'] as const;
 const INTERNAL_NAMES = ['x-internal-token'];
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, never forwarded in either direction. */
@@ -24,16 +24,20 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** The internal names plus the configured extras, lower-cased: built once, used per request. */
+export function internalHeaderNames(extra: readonly string[]): ReadonlySet<string> {
+  return new Set([...INTERNAL_NAMES, ...extra.map((h) => h.toLowerCase())]);
+}
+
 /**
- * Removes every client-sent header in the internal namespace (and the configured extras) before
- * anything reads the request, so no stage and no upstream ever sees a spoofed one. Returns how
- * many were removed (for the audit of the attempt).
+ * Removes every client-sent header in the internal namespace (and the configured extras, see
+ * {@link internalHeaderNames}) before anything reads the request, so no stage and no upstream
+ * ever sees a spoofed one. Returns how many were removed (for the audit of the attempt).
  */
-export function stripInternalHeaders(headers: IncomingHttpHeaders, extra: readonly string[]): number {
-  const named = new Set([...INTERNAL_NAMES, ...extra.map((h) => h.toLowerCase())]);
+export function stripInternalHeaders(headers: IncomingHttpHeaders, named: ReadonlySet<string>): number {
   let removed = 0;
-  for (const name of Object.keys(headers)) {
-    if (named.has(name) || INTERNAL_PREFIXES.some((p) => name.startsWith(p))) {
+  for (const name in headers) {
+    if (named.has(name) || name.startsWith(INTERNAL_PREFIXES[0]) || name.startsWith(INTERNAL_PREFIXES[1])) {
       delete headers[name];
       removed++;
     }
@@ -85,8 +89,10 @@ function randomHex(bytes: number): string {
 /**
  * Mints the short-lived internal token an upstream receives instead of the client's credential:
  * aud = the route's service, whatever credential the client used (JWT, opaque token, API key),
- * signed with the issuer's current key (published in its JWKS). Tokens are reused for the same
- * credential and service while more than half their life remains, so repeated calls sign once.
+ * signed with the issuer's current key (published in its JWKS). A token is reused for the same
+ * identity and service — the same claims it would carry, so the upstream cannot tell — while more
+ * than half its life remains and never past the presented credential's own `exp`, so a user's
+ * many calls (and a client's fresh tokens) sign once per half-TTL instead of once per request.
  */
 export class InternalTokens {
   readonly #issuer: string;
@@ -95,6 +101,8 @@ export class InternalTokens {
   readonly #signingKey: () => SigningKey;
   readonly #ids = new RandomIds();
   readonly #cache = new Map<string, { token: string; exp: number }>();
+  /** The cache key of an identity object (a verified-token cache hit reuses the same object). */
+  readonly #keys = new WeakMap<Identity, string>();
 
   constructor(options: { issuer: string; ttl: number; clock: Clock; signingKey: () => SigningKey }) {
     this.#issuer = options.issuer;
@@ -103,13 +111,13 @@ export class InternalTokens {
     this.#signingKey = options.signingKey;
   }
 
-  /** The internal token for `identity` at `service`; `cacheKey` identifies the credential exactly. */
-  async mint(identity: Identity, service: string, cacheKey: string | undefined): Promise<string> {
+  /** The internal token for `identity` at `service`. */
+  async mint(identity: Identity, service: string): Promise<string> {
     const now = epochSeconds(this.#clock);
-    const key = cacheKey === undefined ? undefined : `${service}\u0000${cacheKey}`;
-    const hit = key === undefined ? undefined : this.#cache.get(key);
-    if (hit && hit.exp - now > this.#ttl / 2) return hit.token;
     const upstreamExp = typeof identity.claims.exp === 'number' ? identity.claims.exp : now + this.#ttl;
+    const key = `${service}\u0000${this.#keyOf(identity)}`;
+    const hit = this.#cache.get(key);
+    if (hit && hit.exp - now > this.#ttl / 2 && hit.exp <= upstreamExp) return hit.token;
     const exp = Math.min(now + this.#ttl, upstreamExp);
     const claims: Record<string, unknown> = {
       iss: this.#issuer,
@@ -126,10 +134,26 @@ export class InternalTokens {
     if (identity.sid !== undefined) claims.sid = identity.sid;
     claims.gh_credential = identity.credential;
     const token = await signJwtAsync({ typ: INTERNAL_TOKEN_TYP }, claims, this.#signingKey());
-    if (key !== undefined) {
-      makeRoom(this.#cache, 10_000);
-      this.#cache.set(key, { token, exp });
-    }
+    makeRoom(this.#cache, 10_000);
+    this.#cache.set(key, { token, exp });
     return token;
+  }
+
+  /** Everything of the identity the token carries; two identities with one key get equal tokens. */
+  #keyOf(identity: Identity): string {
+    let key = this.#keys.get(identity);
+    if (key === undefined) {
+      key = JSON.stringify([
+        identity.credential,
+        identity.sub,
+        identity.clientId ?? null,
+        identity.scopes,
+        identity.roles,
+        identity.sid ?? null,
+        identity.act ?? null,
+      ]);
+      this.#keys.set(identity, key);
+    }
+    return key;
   }
 }
