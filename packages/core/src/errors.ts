@@ -60,7 +60,9 @@ export type ErrorCode =
   | 'ERR_RATE_LIMITED'
   | 'ERR_UPSTREAM_UNAVAILABLE'
   | 'ERR_UPSTREAM_TIMEOUT'
-  | 'ERR_UPSTREAM_UNREACHABLE';
+  | 'ERR_UPSTREAM_UNREACHABLE'
+  // services (@gatehouse/node)
+  | 'ERR_TOKEN_REVOKED';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {

@@ -1,3 +1,8 @@
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+} from './circuit-breaker.js';
 export { type Clock, epochSeconds, ManualClock, systemClock } from './clock.js';
 export {
   CLIENT_GRANT_TYPES,

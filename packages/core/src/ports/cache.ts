@@ -24,5 +24,10 @@ export interface Cache {
   setHas(key: string, member: string): Promise<boolean>;
   setMembers(key: string): Promise<string[]>;
   ping(): Promise<void>;
+  /**
+   * False the moment the connection is known to be down (optional: in-process caches are never
+   * down), so callers that only want an accelerator can skip it instead of waiting on a retry.
+   */
+  connected?(): boolean;
   close(): Promise<void>;
 }

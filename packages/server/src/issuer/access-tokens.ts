@@ -14,6 +14,12 @@ import { OAuthError } from '../http/oauth-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { makeRoom } from '../internal/bounded-map.js';
 
+/**
+ * `typ` of the gateway's internal token: an upstream never mistakes it for a client's access
+ * token, and the issuer takes it only where it says so (as the subject of a token exchange).
+ */
+export const INTERNAL_TOKEN_TYP = 'gatehouse-internal+jwt';
+
 /** RFC 9068 media type of a JWT access token's `typ` header. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 /** Prefix of opaque access tokens, so secret scanners and people can recognise them. */
@@ -151,7 +157,7 @@ export class AccessTokens {
    * clock is the authority on its tokens: skew is tolerated on `iat`, never past `exp` (a
    * revocation entry is dropped at `exp`, so a token must not outlive it).
    */
-  async read(token: string): Promise<AccessTokenClaims | undefined> {
+  async read(token: string, options: ReadOptions = {}): Promise<AccessTokenClaims | undefined> {
     if (token.length > 8192) return undefined;
     if (token.startsWith(OPAQUE_PREFIX)) {
       const digest = tokenDigest(token);
@@ -164,15 +170,25 @@ export class AccessTokens {
       return claimsOfOpaque(this.#options.issuer, record);
     }
     try {
-      const { payload } = verifyJwt(token, this.#keys.verificationKeys(), {
-        issuer: this.#options.issuer,
-        audience: ANY_AUDIENCE,
-        typ: ACCESS_TOKEN_TYP,
-        maxLifetimeSeconds: this.#options.maxTtl,
-        clockSkewSeconds: this.#options.clockSkew,
-        clock: this.#clock,
-      });
-      const claims = payload as unknown as AccessTokenClaims;
+      const verify = (typ: string) =>
+        verifyJwt(token, this.#keys.verificationKeys(), {
+          issuer: this.#options.issuer,
+          audience: ANY_AUDIENCE,
+          typ,
+          maxLifetimeSeconds: this.#options.maxTtl,
+          clockSkewSeconds: this.#options.clockSkew,
+          clock: this.#clock,
+        });
+      let verified: ReturnType<typeof verify>;
+      try {
+        verified = verify(ACCESS_TOKEN_TYP);
+      } catch (err) {
+        // typ is checked before any crypto, so the second try costs nothing when it fails too.
+        if (!(options.acceptInternal && err instanceof JwtError && err.code === 'ERR_JWT_TYP_INVALID'))
+          throw err;
+        verified = verify(INTERNAL_TOKEN_TYP);
+      }
+      const claims = verified.payload as unknown as AccessTokenClaims;
       return claims.exp <= epochSeconds(this.#clock) ? undefined : claims;
     } catch (err) {
       if (err instanceof JwtError) return undefined;
@@ -191,6 +207,12 @@ export class AccessTokens {
 }
 
 const OPAQUE_CACHE_ENTRIES = 10_000;
+
+/** Options of {@link AccessTokens.read}. */
+export interface ReadOptions {
+  /** Also take the gateway's internal token (the subject of a service's token exchange). */
+  acceptInternal?: boolean;
+}
 
 function claimsOfOpaque(issuer: string, record: OpaqueTokenRecord): AccessTokenClaims {
   const claims: AccessTokenClaims = {

@@ -1,6 +1,6 @@
 import type { ClientRecord } from '@gatehouse/core';
 import type { ClientRegistry } from '../clients/client-registry.js';
-import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
+import type { AccessTokenClaims, AccessTokens, ReadOptions } from './access-tokens.js';
 import type { RevocationFailureMode, Revocations } from './revocations.js';
 
 /** A token that is live now, with the client it was issued to. */
@@ -34,8 +34,12 @@ export class ActiveTokens {
   }
 
   /** The token's claims and client while it is live; `mode` as {@link Revocations.isTokenRevoked}. */
-  async check(token: string, mode: RevocationFailureMode = 'fail_closed'): Promise<ActiveToken | undefined> {
-    const claims = await this.#tokens.read(token);
+  async check(
+    token: string,
+    mode: RevocationFailureMode = 'fail_closed',
+    options: ReadOptions = {},
+  ): Promise<ActiveToken | undefined> {
+    const claims = await this.#tokens.read(token, options);
     if (!claims || (await this.#revocations.isTokenRevoked(claims, mode))) return undefined;
     const client = this.#builtin.get(claims.client_id) ?? (await this.#clients.get(claims.client_id));
     return client ? { claims, client } : undefined;

@@ -43,6 +43,10 @@ export const INTROSPECT_SCOPE = 'gatehouse:introspect';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
+/** Where services read the revocation log (see the Node SDK's RevocationFeed). */
+export const REVOCATION_FEED_PATH = '/oauth2/revocation-feed';
+const FEED_PAGE = 1000;
+
 /** The form body, or `invalid_request` when the request was not form-encoded. */
 function formOf(request: FastifyRequest, repeatable: readonly string[] = ['resource']): FormBody {
   if (request.body instanceof FormBody) {
@@ -120,6 +124,37 @@ export async function issuerRoutes(app: FastifyInstance, deps: IssuerDeps): Prom
     reply.headers(NO_STORE);
     if (!allowed || !live) return { active: false };
     return { active: true, token_type: 'Bearer', ...live.claims };
+  });
+
+  // The revocation log past `after`, for services (the Node SDK) that hold their own copy of the
+  // fabric's state; the same callers as introspection, authenticated the same way.
+  app.post(REVOCATION_FEED_PATH, async (request, reply) => {
+    const body = formOf(request);
+    const { client } = await authenticate(request, body, deps);
+    if (!client.scopes.includes(INTROSPECT_SCOPE)) {
+      throw new OAuthError(
+        'insufficient_scope',
+        `reading the revocation feed needs the ${INTROSPECT_SCOPE} scope`,
+        {
+          status: 403,
+        },
+      );
+    }
+    const raw = body.get('after') ?? '0';
+    if (!/^\d{1,15}$/.test(raw)) throw new OAuthError('invalid_request', 'after must be a sequence number');
+    const page = await deps.revocations.page(Number(raw), FEED_PAGE);
+    reply.headers(NO_STORE);
+    return {
+      records: page.records.map((r) => ({
+        seq: r.seq,
+        kind: r.kind,
+        value: r.value,
+        not_before: r.notBefore,
+        exp: r.exp,
+      })),
+      next: page.next,
+      more: page.more,
+    };
   });
 
   app.post('/oauth2/revoke', async (request, reply) => {

@@ -286,7 +286,8 @@ export class Revocations {
 
   /** Whether the shared store holds the revocation; unreachable counts as "don't know". */
   async #sharedHas(key: string): Promise<boolean> {
-    if (!this.#shared) return false;
+    // Down: an accelerator is skipped, not waited for (a command would sit out a reconnect).
+    if (!this.#shared || this.#shared.connected?.() === false) return false;
     try {
       return (await this.#shared.get(SHARED_PREFIX + key)) !== null;
     } catch {
@@ -300,6 +301,23 @@ export class Revocations {
     const metrics = this.#metrics;
     if (metrics) boundChild(this.#counters, key, () => metrics.checks.labels(layer, String(revoked))).inc();
     return revoked;
+  }
+
+  /**
+   * A page of the log past sequence number `after` (the feed services read): its live records,
+   * the number to ask from next, and whether more follow.
+   */
+  async page(
+    after: number,
+    limit: number,
+  ): Promise<{ records: RevocationRecord[]; next: number; more: boolean }> {
+    const now = epochSeconds(this.#clock);
+    const page = await this.#store.revocationLog.since(after, limit);
+    return {
+      records: page.filter((r) => r.exp >= now),
+      next: page.at(-1)?.seq ?? after,
+      more: page.length === limit,
+    };
   }
 
   /** Whether a token id is revoked (tokens without further claims). */
@@ -342,7 +360,7 @@ export class Revocations {
       createdAt: epochSeconds(this.#clock),
     });
     this.#place(record);
-    if (this.#shared && (kind === 'jti' || kind === 'sid')) {
+    if (this.#shared && this.#shared.connected?.() !== false && (kind === 'jti' || kind === 'sid')) {
       const ttl = Math.max(1, exp - epochSeconds(this.#clock));
       await this.#shared.set(`${SHARED_PREFIX}${kind}:${value}`, '1', ttl).catch((err: unknown) => {
         this.#logger.warn({ err }, 'could not write a revocation to the shared store; the log has it');

@@ -49,7 +49,9 @@ export async function tokenExchangeGrant(
     throw new OAuthError('invalid_request', 'actor_token and actor_token_type go together');
   }
 
-  const subject = await active.check(subjectToken);
+  // A service may exchange the internal token the gateway sent it (aud = the service's name):
+  // that is how a user's identity travels on past the first hop.
+  const subject = await active.check(subjectToken, 'fail_closed', { acceptInternal: true });
   if (!subject)
     throw new OAuthError('invalid_request', 'subject_token is not an active token of this issuer');
   const subjectAud = audiencesOf(subject);

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { request } from 'undici';
 import { auditChainKey } from '../../src/audit/audit-chain.js';
 import { verifyAuditChain } from '../../src/audit/verify-audit.js';
 import { digestSecret } from '../../src/clients/client-secrets.js';
+import { type Echo, echoServer } from '../support/echo-upstream.js';
 import { storeBehind } from '../support/e2e-store.js';
 import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 import { describeOnPostgresAndRedis } from '../support/servers.js';
@@ -26,59 +26,6 @@ const SECRETS = {
   admin: randomBytes(32).toString('base64url'),
   opaque: randomBytes(32).toString('base64url'),
 };
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-}
-
-/** An upstream that records every request and answers with what it saw. */
-async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'echo') {
-  const seen: Seen[] = [];
-  const server: Server = createServer((req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    if (behaviour === 'hang') return; // never answers
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.stringify({
-        upstream: name,
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString(),
-      });
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        connection: 'keep-alive',
-        'x-upstream': name,
-      });
-      res.end(body);
-    });
-  });
-  // An upgrade to a toy protocol: 101, then every byte echoed back (what a WebSocket needs of a proxy).
-  server.on('upgrade', (req, socket) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    socket.write(
-      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: gatehouse-echo\r\nConnection: Upgrade\r\n\r\n',
-    );
-    socket.pipe(socket);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-type Echo = Awaited<ReturnType<typeof echoServer>>;
 
 function gatewaySuite(name: string, storage: () => Record<string, unknown> | undefined, shared = false) {
   describe(`gateway black-box (${name})`, () => {

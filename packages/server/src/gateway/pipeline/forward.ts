@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type Duplex, type Readable, Transform } from 'node:stream';
-import type { Clock } from '@gatehouse/core';
+import { CircuitBreaker, type CircuitState, type Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { HOP_BY_HOP } from './mutate.js';
@@ -12,7 +12,7 @@ const OPEN_MS = 10_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
-export type CircuitState = 'closed' | 'open' | 'half_open';
+export type { CircuitState };
 
 /**
  * One upstream target: a pooled keep-alive connection set (undici) and a circuit breaker. After
@@ -27,53 +27,34 @@ class Target {
   inFlight = 0;
   /** Last active health check result; true until a check says otherwise. */
   healthy = true;
-  #failures = 0;
-  #openedAt = 0;
-  #probing = false;
-  #state: CircuitState = 'closed';
+  readonly #breaker: CircuitBreaker;
 
-  constructor(
-    url: string,
-    readonly clock: Clock,
-    readonly onState: (url: string, state: CircuitState) => void,
-  ) {
+  constructor(url: string, clock: Clock, onState: (url: string, state: CircuitState) => void) {
     this.url = url;
     this.pool = new Pool(url, { connections: 64, keepAliveTimeout: 4_000, pipelining: 1 });
+    this.#breaker = new CircuitBreaker({
+      failures: FAILURES_TO_OPEN,
+      openMs: OPEN_MS,
+      clock,
+      onChange: (state) => onState(url, state),
+    });
   }
 
   get state(): CircuitState {
-    return this.#state;
+    return this.#breaker.state;
   }
 
   /** True when a request may go to this target now (and claims the probe when half-open). */
   admit(): boolean {
-    if (this.#state === 'closed') return true;
-    if (this.#state === 'open' && this.clock.nowMs() - this.#openedAt >= OPEN_MS) this.#set('half_open');
-    if (this.#state === 'half_open' && !this.#probing) {
-      this.#probing = true;
-      return true;
-    }
-    return false;
+    return this.#breaker.admit();
   }
 
   succeeded(): void {
-    this.#failures = 0;
-    this.#probing = false;
-    if (this.#state !== 'closed') this.#set('closed');
+    this.#breaker.succeeded();
   }
 
   failed(): void {
-    this.#probing = false;
-    this.#failures++;
-    if (this.#state === 'half_open' || this.#failures >= FAILURES_TO_OPEN) {
-      this.#openedAt = this.clock.nowMs();
-      this.#set('open');
-    }
-  }
-
-  #set(state: CircuitState): void {
-    this.#state = state;
-    this.onState(this.url, state);
+    this.#breaker.failed();
   }
 }
 

@@ -4,8 +4,9 @@ import { type Clock, epochSeconds, RandomIds, type SigningKey, signJwtAsync } fr
 import type { Identity } from './identity.js';
 import { makeRoom } from '../../internal/bounded-map.js';
 
-/** `typ` of the internal token: an upstream never mistakes it for a client's access token. */
-export const INTERNAL_TOKEN_TYP = 'gatehouse-internal+jwt';
+import { INTERNAL_TOKEN_TYP } from '../../issuer/access-tokens.js';
+
+export { INTERNAL_TOKEN_TYP };
 
 /** Prefixes and names in the internal namespace: only the gateway may set them. */
 const INTERNAL_PREFIXES = ['x-gatehouse-', 'x-user-'] as const;

@@ -1,0 +1,18 @@
+import { AccessError, bearerChallenge } from './errors.js';
+import type { ServiceIdentity } from './identity.js';
+
+/**
+ * Throws a 403 `insufficient_scope` {@link AccessError} (naming the scopes needed) unless the
+ * identity holds every one of `scopes`.
+ */
+export function assertScopes(identity: ServiceIdentity, scopes: readonly string[]): void {
+  const held = new Set(identity.scopes);
+  const missing = scopes.filter((s) => !held.has(s));
+  if (missing.length === 0) return;
+  throw new AccessError(
+    'ERR_FORBIDDEN',
+    403,
+    `this needs the scope ${missing.join(' ')}`,
+    bearerChallenge('insufficient_scope', 'the token lacks a required scope', scopes.join(' ')),
+  );
+}
