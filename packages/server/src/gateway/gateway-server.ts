@@ -344,15 +344,16 @@ export class GatewayServer {
       }
     }
     const internal = await this.#deps.internalTokens.mint(identity, route.config.upstream.service);
-    const headers = upstreamHeaders(request, {
-      authorization: `Bearer ${internal}`,
-      'x-request-id': requestId,
-      traceparent: traceparentOf(request.headers),
-      'x-forwarded-for': clientIp,
-      'x-gatehouse-sub': identity.sub,
-      ...(identity.clientId !== undefined && { 'x-gatehouse-client-id': identity.clientId }),
-      ...(identity.scopes.length > 0 && { 'x-gatehouse-scopes': identity.scopes.join(' ') }),
-    });
+    const headers = upstreamHeaders(request);
+    // Set after the client's headers: the verified client address as x-forwarded-for, never a
+    // chain the client could have written itself.
+    headers.authorization = `Bearer ${internal}`;
+    headers['x-request-id'] = requestId;
+    headers.traceparent = traceparentOf(request.headers);
+    headers['x-forwarded-for'] = clientIp;
+    headers['x-gatehouse-sub'] = identity.sub;
+    if (identity.clientId !== undefined) headers['x-gatehouse-client-id'] = identity.clientId;
+    if (identity.scopes.length > 0) headers['x-gatehouse-scopes'] = identity.scopes.join(' ');
     if (this.#deps.config.gateway.audit_allow_sample > Math.random()) {
       await this.#deps.audit.record({
         actor: `${identity.credential}:${identity.sub}`,
@@ -559,8 +560,8 @@ function stripPrefix(rawPath: string, prefix: string): string {
   return rest === '' ? '/' : rest;
 }
 
-/** The client's headers minus hop-by-hop fields and its own credential, plus the gateway's. */
-function upstreamHeaders(request: IncomingMessage, added: Record<string, string>): OutgoingHttpHeaders {
+/** The client's headers minus hop-by-hop fields and its own credential, plus the forwarding ones. */
+function upstreamHeaders(request: IncomingMessage): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const connectionListed = connectionOptions(request.headers.connection);
   const { headers } = request;
@@ -570,9 +571,6 @@ function upstreamHeaders(request: IncomingMessage, added: Record<string, string>
     if (name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
     out[name] = value;
   }
-  // Written into `out` directly (no spread copies on the hot path). `added` carries the verified
-  // client address as x-forwarded-for, never a chain the client could have written itself.
-  Object.assign(out, added);
   if (request.headers.host !== undefined) out['x-forwarded-host'] = request.headers.host;
   out['x-forwarded-proto'] = 'http';
   return out;
