@@ -60,7 +60,13 @@ export type ErrorCode =
   | 'ERR_RATE_LIMITED'
   | 'ERR_UPSTREAM_UNAVAILABLE'
   | 'ERR_UPSTREAM_TIMEOUT'
-  | 'ERR_UPSTREAM_UNREACHABLE';
+  | 'ERR_UPSTREAM_UNREACHABLE'
+  // policy decision point
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_SCHEMA_INVALID'
+  | 'ERR_POLICY_REQUEST_INVALID'
+  | 'ERR_POLICY_UNAVAILABLE'
+  | 'ERR_POLICY_TEST_INVALID';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {
