@@ -23,6 +23,7 @@ export {
   type AuthenticatorConfig,
   type RateLimitConfig,
   type RouteConfig,
+  type RoutePolicyConfig,
   rateLimitSchema,
   routeSchema,
   routesFileSchema,
