@@ -16,7 +16,21 @@ export type {
 } from '@cedar-policy/cedar-wasm/nodejs';
 export { cedar };
 
-/** Cedar's own error sentences (with its hint when it has one), joined for a problem `detail`. */
-export function cedarMessage(errors: readonly DetailedError[]): string {
-  return errors.map((e) => (e.help ? `${e.message} (${e.help})` : e.message)).join('; ');
+/**
+ * Cedar's own error sentences, with where (line:column in `text`, when given) and Cedar's hint,
+ * joined for a problem `detail`.
+ */
+export function cedarMessage(errors: readonly DetailedError[], text?: string): string {
+  return errors
+    .map((e) => {
+      const where = e.sourceLocations?.[0];
+      let sentence = e.message;
+      if (where && text !== undefined) {
+        const before = text.slice(0, where.start).split('\n');
+        sentence += ` at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
+      }
+      if (where?.label) sentence += `: ${where.label}`;
+      return e.help ? `${sentence} (${e.help})` : sentence;
+    })
+    .join('; ');
 }

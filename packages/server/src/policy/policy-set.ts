@@ -48,7 +48,10 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
   }
   const schemaJson = cedar.schemaToJson(sources.schema);
   if (schemaJson.type === 'failure') {
-    throw policyError('ERR_POLICY_SCHEMA_INVALID', `schema: ${cedarMessage(schemaJson.errors)}`);
+    throw policyError(
+      'ERR_POLICY_SCHEMA_INVALID',
+      `schema: ${cedarMessage(schemaJson.errors, sources.schema)}`,
+    );
   }
   const namespace = (schemaJson.json as Record<string, { entityTypes?: object; actions?: object }>)[
     NAMESPACE
@@ -69,7 +72,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
     const text = sources.policies[name] ?? '';
     const parts = cedar.policySetTextToParts(text);
     if (parts.type === 'failure')
-      throw policyError('ERR_POLICY_INVALID', `${name}: ${cedarMessage(parts.errors)}`);
+      throw policyError('ERR_POLICY_INVALID', `${name}: ${cedarMessage(parts.errors, text)}`);
     if (parts.policy_templates.length > 0) {
       throw policyError(
         'ERR_POLICY_INVALID',
@@ -95,7 +98,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
   if (answer.type === 'failure') throw policyError('ERR_POLICY_INVALID', cedarMessage(answer.errors));
   if (answer.validationErrors.length > 0) {
     const detail = answer.validationErrors
-      .map((e) => `${origin.get(e.policyId) ?? '?'}: ${cedarMessage([e.error])}`)
+      .map((e) => `${origin.get(e.policyId) ?? '?'}: ${cedarMessage([e.error], policies[e.policyId])}`)
       .join('; ');
     throw policyError('ERR_POLICY_INVALID', detail);
   }
