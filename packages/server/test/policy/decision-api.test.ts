@@ -172,14 +172,10 @@ describe('decision API (AuthZEN) and policy admin API', () => {
       [true, false, false, false],
     );
     assert.deepEqual(evaluations[1]?.context.reason, 'forbidden by delete-needs-mfa');
-    assert.deepEqual(
-      (evaluations[2]?.context.error as { status: number; code: string }).code,
-      'ERR_POLICY_REQUEST_INVALID',
-    );
-    assert.match(
-      (evaluations[2]?.context.error as { message: string }).message,
-      /resource\.type "Robot" is not an entity type/,
-    );
+    const itemError = evaluations[2]?.context.error as { status: number; code: string; message: string };
+    assert.equal(itemError.status, 400);
+    assert.equal(itemError.code, 'ERR_POLICY_REQUEST_INVALID');
+    assert.match(itemError.message, /resource\.type "Robot" is not an entity type/);
     assert.deepEqual(evaluations[3]?.context.policies, ['confidential-needs-managed-device']);
 
     const firstDeny = await call({
