@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { evaluationSchema, type SubjectResolver, translateEvaluation } from './authzen.js';
-import { clientEntities, userEntities } from './entities.js';
+import { describedSubjects } from './described-subjects.js';
 import { policyError } from './policy-errors.js';
 import { PolicyEngine } from './policy-engine.js';
 import { compilePolicySources } from './policy-set.js';
@@ -13,20 +13,9 @@ import { NetworkZones } from './request-context.js';
 /**
  * `gatehouse policy test DIR`: YAML test cases (request → expected decision) run against the
  * policies of DIR, so policy authors can gate their changes in CI. Test files are the
- * `*.test.yaml` files in DIR. Users and clients are described by the case (no store):
- * `subject.properties` of a user holds roles, groups, attributes, username and disabled.
+ * `*.test.yaml` files in DIR. Users and clients are described by the case (no store), see
+ * described-subjects.ts.
  */
-
-const userProperties = z
-  .object({
-    username: z.string().optional(),
-    disabled: z.boolean().default(false),
-    roles: z.array(z.string()).default([]),
-    groups: z.array(z.string()).default([]),
-    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-  })
-  .strict();
-const clientProperties = z.object({ scopes: z.array(z.string()).default([]) }).strict();
 
 const testFileSchema = z
   .object({
@@ -60,43 +49,6 @@ export interface CaseResult {
   detail?: string;
 }
 
-/** Subjects straight from a case's properties. */
-const describedSubject: SubjectResolver = async (type, id, properties) => {
-  const now = 0;
-  if (type === 'Client') {
-    const p = clientProperties.parse(properties ?? {});
-    return clientEntities({
-      id,
-      name: id,
-      secretDigest: '',
-      scopes: p.scopes,
-      resources: [],
-      defaultAudience: null,
-      grantTypes: [],
-      accessTokenFormat: 'jwt',
-      accessTokenTtl: null,
-      source: 'api',
-      mayAct: null,
-      createdAt: now,
-      updatedAt: now,
-    });
-  }
-  const p = userProperties.parse(properties ?? {});
-  return userEntities({
-    id,
-    username: p.username ?? id,
-    usernameKey: (p.username ?? id).toLowerCase(),
-    passwordHash: null,
-    disabled: p.disabled,
-    roles: p.roles,
-    groups: p.groups,
-    attributes: p.attributes,
-    createdAt: now,
-    updatedAt: now,
-    passwordChangedAt: null,
-  });
-};
-
 /**
  * Runs every `*.test.yaml` case in DIR against DIR's policies.
  *
@@ -129,7 +81,7 @@ export async function runPolicyTests(dir: string): Promise<CaseResult[]> {
       try {
         const translated = await translateEvaluation(c.request, {
           set,
-          resolve: describedSubject,
+          resolve: describedSubjects,
           zones,
           nowMs: Date.now(),
         });
