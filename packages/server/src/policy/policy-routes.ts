@@ -29,18 +29,21 @@ const sourcesBody = z
   })
   .strict();
 
+/** `limit` of a page: 1–500. */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,3}$/, 'expected 1–500')
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 500, 'expected 1–500')
+  .optional();
+
 const decisionsQuery = z
   .object({
     decision: z.enum(['allow', 'deny']).optional(),
     principal: z.string().min(1).max(600).optional(),
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
-    limit: z
-      .string()
-      .regex(/^\d{1,3}$/, 'expected 1–500')
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= 500, 'expected 1–500')
-      .optional(),
+    limit: pageLimit,
     cursor: z
       .string()
       .regex(/^\d{1,16}\.dec_[A-Za-z0-9_-]{1,40}$/, 'expected the next_cursor of a previous page')
@@ -55,12 +58,7 @@ const versionsQuery = z
       .regex(/^\d{1,15}$/, 'expected a version number')
       .transform(Number)
       .optional(),
-    limit: z
-      .string()
-      .regex(/^\d{1,3}$/, 'expected 1–500')
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= 500, 'expected 1–500')
-      .optional(),
+    limit: pageLimit,
   })
   .strict();
 

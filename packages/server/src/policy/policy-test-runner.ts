@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { evaluationSchema, type SubjectResolver, translateEvaluation } from './authzen.js';
+import { evaluationSchema, translateEvaluation } from './authzen.js';
 import { describedSubjects } from './described-subjects.js';
 import { policyError } from './policy-errors.js';
 import { PolicyEngine } from './policy-engine.js';

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { digestSecret } from '../../src/clients/client-secrets.js';
+import { fetchClientToken } from '../support/client-token.js';
 import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
@@ -74,17 +75,8 @@ describe('gateway routes decided by the policy set', () => {
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
   });
 
-  const token = async (client: keyof typeof SECRETS, scope: string) => {
-    const res = await request(`${gh.baseUrl}/oauth2/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${client}:${SECRETS[client]}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
-    });
-    return ((await res.body.json()) as { access_token: string }).access_token;
-  };
+  const token = (client: keyof typeof SECRETS, scope: string) =>
+    fetchClientToken(gh.baseUrl, client, SECRETS[client], scope);
   const get = async (path: string, access: string) => {
     const res = await request(`${gw}${path}`, { headers: { authorization: `Bearer ${access}` } });
     const text = await res.body.text();

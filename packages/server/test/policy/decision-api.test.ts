@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock, type UserRecord } from '@gatehouse/core';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { injectClientToken } from '../support/client-token.js';
 import { type InProcessApp, openInProcessApp } from '../support/in-process-app.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
@@ -68,16 +69,7 @@ describe('decision API (AuthZEN) and policy admin API', () => {
       ['plain', ['read']],
     ] as const) {
       const { secret } = await runtime.clients.create({ id: name, scopes: [...scopes] });
-      const res = await gh.app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}`,
-        },
-        payload: `grant_type=client_credentials&scope=${encodeURIComponent(scopes.join(' '))}`,
-      });
-      tokens[name] = (res.json() as { access_token: string }).access_token;
+      tokens[name] = await injectClientToken(gh.app, name, secret, scopes.join(' '));
     }
     await runtime.store.users.create(
       user('eddie', { roles: ['editor'], attributes: { department: 'docs' } }),

@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { LocalPolicies } from '../../src/policy/local-policies.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { createBus } from '../../src/storage/index.js';
+import { injectClientToken } from '../support/client-token.js';
 import { describeOnPostgresAndRedis, servers, sleep } from '../support/servers.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
@@ -84,16 +85,7 @@ await describeOnPostgresAndRedis('policy_reload', (storage, schema) => {
       passwordChangedAt: null,
     });
     const { secret } = await a.runtime.clients.create({ id: 'svc', scopes: ['gatehouse:authz'] });
-    const res = await a.app.inject({
-      method: 'POST',
-      url: '/oauth2/token',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`,
-      },
-      payload: 'grant_type=client_credentials&scope=gatehouse%3Aauthz',
-    });
-    token = (res.json() as { access_token: string }).access_token;
+    token = await injectClientToken(a.app, 'svc', secret, 'gatehouse:authz');
     bus = await createBus({ kind: 'redis', url: servers.redis.url, channelPrefix: `${schema}.` });
     local = new LocalPolicies({
       url: a.url,
@@ -175,14 +167,5 @@ await describeOnPostgresAndRedis('policy_reload', (storage, schema) => {
 /** A token with gatehouse:admin from a client made for it. */
 async function adminToken(instance: Instance): Promise<string> {
   const { secret } = await instance.runtime.clients.create({ id: 'ops', scopes: ['gatehouse:admin'] });
-  const res = await instance.app.inject({
-    method: 'POST',
-    url: '/oauth2/token',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`ops:${secret}`).toString('base64')}`,
-    },
-    payload: 'grant_type=client_credentials&scope=gatehouse%3Aadmin',
-  });
-  return (res.json() as { access_token: string }).access_token;
+  return injectClientToken(instance.app, 'ops', secret, 'gatehouse:admin');
 }
