@@ -1,6 +1,7 @@
 import { type Context, cedar, cedarMessage, type EntityJson, type TypeAndId } from './cedar.js';
 import { DecisionCache } from './decision-cache.js';
 import { policyError } from './policy-errors.js';
+import { entityMayMatch, lineage, uidKey } from './policy-scope.js';
 import type { CompiledPolicySet } from './policy-set.js';
 
 /** One Cedar question: who (principal) may do what (action) to which resource, in which context. */
@@ -29,10 +30,16 @@ export interface PolicyDecision {
 
 let engines = 0;
 
+/** Preparsed slices of the policy set kept per engine (Cedar keeps each under a name). */
+const MAX_SLICES = 256;
+
 /**
  * Evaluates requests against one loaded policy set, in process. The policy set and schema are
  * parsed once per version (Cedar keeps them preparsed under names unique to this engine), so a
- * decision costs one evaluation, not a parse. An optional cache answers repeated questions.
+ * decision costs one evaluation, not a parse. Cedar's cost grows with every policy it is given,
+ * so each request gets the slice of the set whose scopes can apply to it (by principal and
+ * resource type and lineage, and action), preparsed once per distinct slice. An optional cache
+ * answers repeated questions.
  *
  * @example
  * ```ts
@@ -46,6 +53,10 @@ export class PolicyEngine {
   readonly #cache: DecisionCache<PolicyDecision>;
   #version = -1;
   #set: CompiledPolicySet | undefined;
+  #ids: string[] = [];
+  /** Slice (its policy ids, joined) → name of its preparsed set; oldest first. */
+  readonly #slices = new Map<string, string>();
+  #sliceNames = 0;
 
   constructor(options: { cacheSize?: number } = {}) {
     this.#cache = new DecisionCache(options.cacheSize ?? 0);
@@ -69,7 +80,49 @@ export class PolicyEngine {
     const parsed = cedar.preparsePolicySet(this.#name, { staticPolicies: set.policies });
     if (parsed.type === 'failure') throw policyError('ERR_POLICY_INVALID', cedarMessage(parsed.errors));
     this.#set = set;
+    this.#ids = Object.keys(set.policies);
+    // Names are reused: a slice of the old version is parsed again under its name when needed.
+    this.#sliceNames = 0;
+    this.#slices.clear();
     this.#version = version;
+  }
+
+  /** Name of the preparsed slice of the policy set that can apply to `request`. */
+  #sliceFor(request: CedarRequest, set: CompiledPolicySet): string {
+    const principal = uidKey(request.principal);
+    const resource = uidKey(request.resource);
+    const action = uidKey(request.action);
+    const principalIn = lineage(request.principal, request.entities);
+    const resourceIn = lineage(request.resource, request.entities);
+    const ids: string[] = [];
+    for (const id of this.#ids) {
+      const scope = set.scopes[id];
+      if (
+        scope === undefined ||
+        (entityMayMatch(scope.principal, request.principal.type, principal, principalIn) &&
+          (scope.action.op === 'all' || scope.action.ids.has(action)) &&
+          entityMayMatch(scope.resource, request.resource.type, resource, resourceIn))
+      ) {
+        ids.push(id);
+      }
+    }
+    const key = ids.join('\n');
+    const known = this.#slices.get(key);
+    if (known !== undefined) return known;
+    let name: string;
+    const oldest = this.#slices.size >= MAX_SLICES ? this.#slices.entries().next().value : undefined;
+    if (oldest !== undefined) {
+      this.#slices.delete(oldest[0]);
+      name = oldest[1];
+    } else {
+      name = `${this.#name}-slice-${++this.#sliceNames}`;
+    }
+    const slice: Record<string, string> = {};
+    for (const id of ids) slice[id] = set.policies[id] as string;
+    const parsed = cedar.preparsePolicySet(name, { staticPolicies: slice });
+    if (parsed.type === 'failure') throw policyError('ERR_POLICY_INVALID', cedarMessage(parsed.errors));
+    this.#slices.set(key, name);
+    return name;
   }
 
   /**
@@ -89,13 +142,14 @@ export class PolicyEngine {
       if (hit !== undefined) return hit;
     }
     const started = process.hrtime.bigint();
+    const slice = this.#sliceFor(request, this.#set);
     const answer = cedar.statefulIsAuthorized({
       principal: request.principal,
       action: request.action,
       resource: request.resource,
       context: request.context,
       entities: request.entities,
-      preparsedPolicySetId: this.#name,
+      preparsedPolicySetId: slice,
       preparsedSchemaName: this.#name,
       validateRequest: true,
     });

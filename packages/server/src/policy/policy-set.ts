@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { cedar, cedarMessage } from './cedar.js';
 import { policyError } from './policy-errors.js';
+import { type PolicyScope, scopeOf } from './policy-scope.js';
 
 /** The namespace every Gatehouse entity type and action lives in. */
 export const NAMESPACE = 'Gatehouse';
@@ -23,6 +24,8 @@ export interface CompiledPolicySet {
   entityTypes: ReadonlySet<string>;
   /** Action ids declared in the Gatehouse namespace. */
   actions: ReadonlySet<string>;
+  /** Policy id → its scope, so the engine hands Cedar only the policies that can apply. */
+  scopes: Record<string, PolicyScope>;
   /** `sha256:<hex>` of the canonical sources: equal sources, equal digest. */
   digest: string;
 }
@@ -60,7 +63,11 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
     throw policyError('ERR_POLICY_SCHEMA_INVALID', `schema: it must declare namespace ${NAMESPACE}`);
   }
 
+  const actionGroups = Object.values(namespace.actions ?? {}).some(
+    (a: { memberOf?: unknown[] }) => (a.memberOf?.length ?? 0) > 0,
+  );
   const policies: Record<string, string> = {};
+  const scopes: Record<string, PolicyScope> = {};
   const origin = new Map<string, string>();
   for (const name of names) {
     if (!SOURCE_NAME.test(name)) {
@@ -80,13 +87,18 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
       );
     }
     parts.policies.forEach((policy, index) => {
-      const id = annotatedId(policy) ?? `${name}#${index + 1}`;
+      const json = cedar.policyToJson(policy);
+      if (json.type === 'failure')
+        throw policyError('ERR_POLICY_INVALID', `${name}: ${cedarMessage(json.errors, policy)}`);
+      const annotated = json.json.annotations?.id;
+      const id = typeof annotated === 'string' && annotated.length > 0 ? annotated : `${name}#${index + 1}`;
       const first = origin.get(id);
       if (first !== undefined) {
         throw policyError('ERR_POLICY_INVALID', `${name}: policy id "${id}" is already used in ${first}`);
       }
       origin.set(id, name);
       policies[id] = policy;
+      scopes[id] = scopeOf(json.json, actionGroups);
     });
   }
 
@@ -107,6 +119,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
     policies,
     entityTypes: new Set(Object.keys(namespace.entityTypes ?? {})),
     actions: new Set(Object.keys(namespace.actions ?? {})),
+    scopes,
     digest: policyDigest(sources),
   };
 }
@@ -120,12 +133,4 @@ export function policyDigest(sources: PolicySources): string {
       .map((name) => [name, sources.policies[name]]),
   ]);
   return `sha256:${createHash('sha256').update(canonical).digest('hex')}`;
-}
-
-/** The `@id("…")` annotation of one policy, if it has one. */
-function annotatedId(policy: string): string | undefined {
-  const json = cedar.policyToJson(policy);
-  if (json.type !== 'success') return undefined;
-  const id = json.json.annotations?.id;
-  return typeof id === 'string' && id.length > 0 ? id : undefined;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { BASE_SCHEMA } from '../../src/policy/base-schema.js';
+import { cedar } from '../../src/policy/cedar.js';
 import { uid } from '../../src/policy/entities.js';
 import { type CedarRequest, PolicyEngine } from '../../src/policy/policy-engine.js';
 import { compilePolicySources } from '../../src/policy/policy-set.js';
@@ -193,4 +194,90 @@ test('network zones: first zone holding the address, IPv4 and IPv6, external oth
   assert.equal(z.zoneOf('fd00::1'), 'internal');
   assert.equal(z.zoneOf('192.0.2.77'), 'office');
   assert.equal(z.zoneOf('8.8.8.8'), 'external');
+});
+
+test('slicing the policy set per request changes no decision, reason or error (against Cedar on the whole set)', () => {
+  const sources = {
+    schema: BASE_SCHEMA,
+    policies: {
+      'access.cedar': readFileSync(`${examples}access.cedar`, 'utf8'),
+      'least-privilege.cedar': readFileSync(`${examples}least-privilege.cedar`, 'utf8'),
+      'scopes.cedar': `
+        @id("alice-exactly") permit (principal == Gatehouse::User::"alice", action == Gatehouse::Action::"delete", resource);
+        @id("group-docs") permit (principal is Gatehouse::User in Gatehouse::Group::"g1", action, resource is Gatehouse::Document);
+        @id("doc-in-route") permit (principal, action, resource in Gatehouse::Route::"r1");
+        @id("errs") forbid (principal is Gatehouse::User, action, resource) when { principal.hasTag("level") && context.mfa * 9223372036854775807 > 0 };`,
+    },
+  };
+  const set = compilePolicySources(sources);
+  const engine = new PolicyEngine();
+  engine.load(1, set);
+  let compared = 0;
+  const seenDecisions = new Set<string>();
+  for (const id of ['alice', 'bob']) {
+    for (const parents of [
+      [],
+      [uid('Role', 'admin')],
+      [uid('Role', 'editor'), uid('Group', 'g1')],
+      [uid('Group', 'g2')],
+    ]) {
+      for (const action of ['read', 'write', 'delete', 'admin']) {
+        for (const [type, rid] of [
+          ['Document', 'd1'],
+          ['Route', 'r1'],
+        ] as const) {
+          for (const ip of ['10.0.0.1', '203.0.113.1']) {
+            const principal = uid('User', id);
+            const resource = uid(type, rid);
+            const request: CedarRequest = {
+              principal,
+              action: uid('Action', action),
+              resource,
+              context: cedarContext({ ip, mfa: 2 }, TUESDAY_10, zones),
+              entities: [
+                {
+                  uid: principal,
+                  attrs: { disabled: false },
+                  parents,
+                  ...(id === 'bob' && { tags: { level: 'x' } }),
+                },
+                {
+                  uid: resource,
+                  attrs: type === 'Route' ? { method: 'GET', path: '/', service: 's' } : {},
+                  parents: [],
+                },
+              ],
+            };
+            const ours = engine.evaluate(request);
+            const whole = cedar.isAuthorized({
+              ...request,
+              policies: { staticPolicies: set.policies },
+              schema: BASE_SCHEMA,
+              validateRequest: true,
+            });
+            assert.equal(whole.type, 'success');
+            if (whole.type !== 'success') continue;
+            const { decision, diagnostics } = whole.response;
+            assert.deepEqual(
+              [ours.decision, [...ours.policies].sort(), [...ours.errors].sort()],
+              [
+                decision,
+                [...diagnostics.reason].sort(),
+                diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).sort(),
+              ],
+              JSON.stringify(request),
+            );
+            seenDecisions.add(`${decision}:${diagnostics.reason.join(',')}:${diagnostics.errors.length}`);
+            compared++;
+          }
+        }
+      }
+    }
+  }
+  assert.equal(compared, 128);
+  assert.ok(seenDecisions.size > 10, `varied outcomes (${seenDecisions.size})`);
+  assert.ok(
+    [...seenDecisions].some((d) => d.endsWith(':1')),
+    'a policy that errors is among them',
+  );
 });
