@@ -57,6 +57,8 @@ export class PolicyEngine {
   /** Slice (its policy ids, joined) → name of its preparsed set; oldest first. */
   readonly #slices = new Map<string, string>();
   #sliceNames = 0;
+  #sliceHits = 0;
+  #sliceMisses = 0;
 
   constructor(options: { cacheSize?: number } = {}) {
     this.#cache = new DecisionCache(options.cacheSize ?? 0);
@@ -83,12 +85,17 @@ export class PolicyEngine {
     this.#ids = Object.keys(set.policies);
     // Names are reused: a slice of the old version is parsed again under its name when needed.
     this.#sliceNames = 0;
+    this.#sliceHits = 0;
+    this.#sliceMisses = 0;
     this.#slices.clear();
     this.#version = version;
   }
 
   /** Name of the preparsed slice of the policy set that can apply to `request`. */
   #sliceFor(request: CedarRequest, set: CompiledPolicySet): string {
+    // Slices pay off when few recur (roles, groups, types). When they keep changing (policies
+    // naming single users, say), parsing slices would cost more than it saves: use the whole set.
+    if (this.#sliceMisses > 64 && this.#sliceMisses * 10 > this.#sliceHits) return this.#name;
     const principal = uidKey(request.principal);
     const resource = uidKey(request.resource);
     const action = uidKey(request.action);
@@ -108,7 +115,11 @@ export class PolicyEngine {
     }
     const key = ids.join('\n');
     const known = this.#slices.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.#sliceHits++;
+      return known;
+    }
+    this.#sliceMisses++;
     let name: string;
     const oldest = this.#slices.size >= MAX_SLICES ? this.#slices.entries().next().value : undefined;
     if (oldest !== undefined) {

@@ -281,3 +281,23 @@ test('slicing the policy set per request changes no decision, reason or error (a
     'a policy that errors is among them',
   );
 });
+
+test('many distinct slices (a policy per user): decisions stay right, sliced or, past the miss budget, on the whole set', () => {
+  const policies: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) {
+    policies[`u${i}.cedar`] =
+      `@id("user-${i}") permit (principal == Gatehouse::User::"u${i}", action == Gatehouse::Action::"read", resource);`;
+  }
+  const engine = engineWith(policies);
+  for (let i = 0; i < 300; i++) {
+    const request = readDocument([]);
+    const principal = uid('User', `u${i}`);
+    const d = engine.evaluate({
+      ...request,
+      principal,
+      entities: [{ ...request.entities[0]!, uid: principal }, request.entities[1]!],
+    });
+    assert.deepEqual([d.decision, d.policies], ['allow', [`user-${i}`]]);
+  }
+  assert.equal(engine.evaluate(readDocument([])).decision, 'deny');
+});
