@@ -12,7 +12,7 @@ import {
 } from './authzen.js';
 import { BASE_SCHEMA } from './base-schema.js';
 import { DecisionLog } from './decision-log.js';
-import { clientEntities, userEntities } from './entities.js';
+import { clientEntities, uid, userEntities } from './entities.js';
 import { readPolicyDir } from './policy-dir.js';
 import { type CedarRequest, type PolicyDecision, PolicyEngine } from './policy-engine.js';
 import { PolicyMetrics } from './policy-metrics.js';
@@ -205,7 +205,25 @@ export class PolicyPoint {
       nowMs: this.#clock.nowMs(),
     });
     if (!translated) {
+      // Still a deny, so still in the decision log (with no policy: nothing was evaluated).
+      const type = evaluation.subject.type.toLowerCase() === 'client' ? 'Client' : 'User';
+      const unknown: PolicyDecision = {
+        decision: 'deny',
+        policies: [],
+        errors: ['unknown subject: no such user or client'],
+        version: this.#engine.version,
+        latencyUs: 0,
+        cached: false,
+      };
+      const request: CedarRequest = {
+        principal: uid(type, evaluation.subject.id),
+        action: uid('Action', evaluation.action.name),
+        resource: uid(evaluation.resource.type, evaluation.resource.id),
+        context: {},
+        entities: [],
+      };
       this.#metrics.decisions.inc({ decision: 'deny', source, cached: 'false' });
+      this.log.record(request, unknown, source);
       return answer(false, 'unknown subject: no such user or client', [], [], this.#engine.version);
     }
     const d = this.decide(translated.request, translated.cacheKey, source);

@@ -117,7 +117,9 @@ describe('decision API (AuthZEN) and policy admin API', () => {
     });
     assert.equal(disabled.json().decision, false);
     assert.deepEqual(disabled.json().context.policies, ['disabled-users-nothing']);
+    const logged = await decisionsLogged();
     const unknown = await evaluate({ ...editorWrites, subject: { type: 'user', id: 'nobody' } });
+    assert.equal(await decisionsLogged(), logged + 1, 'an unknown subject is a logged deny');
     assert.equal(unknown.statusCode, 200);
     assert.deepEqual(unknown.json(), {
       decision: false,
