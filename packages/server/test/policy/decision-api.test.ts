@@ -534,6 +534,23 @@ describe('decision API (AuthZEN) and policy admin API', () => {
     }
   });
 
+  test('the admin OpenAPI document and the AuthZEN metadata name the policy endpoints', async () => {
+    const openapi = (await gh.app.inject({ method: 'GET', url: '/admin/v1/openapi.json' })).json() as {
+      paths: Record<string, object>;
+    };
+    for (const path of ['/policies', '/policies/versions', '/policies/versions/{version}', '/decisions']) {
+      assert.ok(openapi.paths[path], path);
+    }
+    const metadata = (
+      await gh.app.inject({ method: 'GET', url: '/.well-known/authzen-configuration' })
+    ).json() as {
+      access_evaluation_endpoint: string;
+      access_evaluations_endpoint: string;
+    };
+    assert.match(metadata.access_evaluation_endpoint, /\/access\/v1\/evaluation$/);
+    assert.match(metadata.access_evaluations_endpoint, /\/access\/v1\/evaluations$/);
+  });
+
   test('metrics count decisions by outcome and time evaluations', async () => {
     const res = await gh.app.inject({ method: 'GET', url: '/metrics' });
     assert.match(
