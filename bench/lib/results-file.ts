@@ -1,7 +1,8 @@
 /**
  * bench/RESULTS.md holds several runners' output: `npm run bench` writes the file (token
- * service); `npm run bench:gateway` and `npm run bench:revocation` each write their own section
- * between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Each keeps the others' parts.
+ * service); `npm run bench:gateway`, `npm run bench:revocation` and `npm run bench:policy` each
+ * write their own section between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Each keeps the
+ * others' parts.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +11,8 @@ import { ROOT } from './servers.js';
 export const RESULTS_FILE = join(ROOT, 'bench', 'RESULTS.md');
 
 /** The runners that own a marked section of the file. */
-export type SectionName = 'gateway' | 'revocation';
-const SECTIONS: readonly SectionName[] = ['gateway', 'revocation'];
+export type SectionName = 'gateway' | 'revocation' | 'policy';
+const SECTIONS: readonly SectionName[] = ['gateway', 'revocation', 'policy'];
 
 const markers = (name: SectionName) => [`<!-- ${name}:start -->`, `<!-- ${name}:end -->`] as const;
 

@@ -62,7 +62,13 @@ export type ErrorCode =
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_UPSTREAM_UNREACHABLE'
   // services (@gatehouse/node)
-  | 'ERR_TOKEN_REVOKED';
+  | 'ERR_TOKEN_REVOKED'
+  // policy decision point
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_SCHEMA_INVALID'
+  | 'ERR_POLICY_REQUEST_INVALID'
+  | 'ERR_POLICY_UNAVAILABLE'
+  | 'ERR_POLICY_TEST_INVALID';
 
 /** Options accepted by {@link GatehouseError}. */
 export interface GatehouseErrorOptions {

@@ -7,6 +7,7 @@ import { issuerRoutes } from './issuer/issuer-routes.js';
 import { AUTH_PATH } from './login/cookies.js';
 import { loginRoutes } from './login/login-routes.js';
 import { operationsRoutes } from './observability/operations-routes.js';
+import { policyRoutes } from './policy/policy-routes.js';
 import type { Runtime } from './runtime.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -109,6 +110,12 @@ export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
     metrics,
     allowedOrigins: config.login.allowed_origins,
     cookies: { secure: config.login.cookie_secure },
+  });
+  await app.register(policyRoutes, {
+    issuer: config.issuer,
+    point: runtime.policy,
+    active: runtime.active,
+    audit: runtime.audit,
   });
   await app.register(adminRoutes, {
     prefix: '/admin/v1',

@@ -14,3 +14,6 @@ export {
   createStore,
   type StoreOptions,
 } from './storage/index.js';
+export { LocalPolicies, type LocalPoliciesOptions } from './policy/local-policies.js';
+export { type CedarRequest, type PolicyDecision, PolicyEngine } from './policy/policy-engine.js';
+export { type CompiledPolicySet, compilePolicySources, type PolicySources } from './policy/policy-set.js';

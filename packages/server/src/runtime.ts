@@ -17,6 +17,7 @@ import { Revocations } from './issuer/revocations.js';
 import { KeyManager } from './keys/key-manager.js';
 import { KeyVault, loadKek } from './keys/key-vault.js';
 import { createLogger } from './observability/logger.js';
+import { PolicyPoint } from './policy/policy-point.js';
 import { Metrics } from './observability/metrics.js';
 import { RemoteJwksHealth } from './observability/remote-jwks-health.js';
 import { createBus, createCache, createStore } from './storage/index.js';
@@ -54,6 +55,8 @@ export interface Runtime {
   families: RefreshFamilies;
   /** Users' sessions: login and refresh. */
   sessions: UserSessions;
+  /** The policy decision point (Cedar): versions, hot reload, decisions, decision log. */
+  policy: PolicyPoint;
   /** Brute-force protection of password logins. */
   loginThrottle: LoginThrottle;
   /** Remote JWKS this instance trusts, reported in /readyz and /metrics. */
@@ -216,6 +219,18 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       bus,
       sessions: families,
     });
+    const policy = new PolicyPoint(
+      { store, bus, clock, logger, registry: metrics.registry },
+      {
+        dir: config.policy.dir,
+        networks: config.policy.networks,
+        allowSample: config.policy.allow_sample,
+        cacheSize: config.policy.cache_size,
+        resyncSeconds: config.policy.resync_seconds,
+      },
+    );
+    await policy.start();
+    closers.push(() => policy.stop());
     const issuance = new TokenIssuance({ tokens, audit, metrics, bus });
     const loginClient = loginClientRecord(config.login.client_id, config.login.access_token_ttl);
     const sessions = new UserSessions(
@@ -261,6 +276,7 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
       issuance,
       families,
       sessions,
+      policy,
       loginThrottle: new LoginThrottle(cache, {
         maxAttempts: config.login.max_attempts,
         window: config.login.attempt_window,

@@ -135,6 +135,29 @@ export const routeSchema = z
         'When revocation state cannot be confirmed (bus down, knowledge older than revocation.max_staleness): ' +
           'fail_closed asks the durable store and answers 503 if that cannot answer either; fail_open goes on with what the instance knows.',
       ),
+    policy: z
+      .object({
+        action: z
+          .string()
+          .regex(/^[A-Za-z0-9_:.-]{1,128}$/)
+          .describe('Cedar action asked about (an action of the policy schema, e.g. read).'),
+        resource_type: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/)
+          .default('Route')
+          .describe('Cedar entity type of the resource (in the Gatehouse namespace).'),
+        resource_id: z
+          .string()
+          .min(1)
+          .max(256)
+          .optional()
+          .describe('Id of the resource; default the route id.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Ask the policy decision point after the scope and role checks: principal from the token, this action and resource, context from the request.',
+      ),
     upstream: z
       .object({
         service: z
@@ -194,3 +217,4 @@ export const routesFileSchema = z.object({ routes: routesSchema }).strict();
 export type AuthenticatorConfig = z.output<typeof authenticatorSchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type RoutePolicyConfig = NonNullable<RouteConfig['policy']>;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { routesSchema } from './gateway-schema.js';
 
@@ -24,6 +25,15 @@ const scopeToken = z
 const clientId = z
   .string()
   .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ ~ -');
+
+/** True for an IP address or a CIDR range whose prefix fits the address family. */
+export function isCidr(value: string): boolean {
+  const [address = '', bits, extra] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 /** True for an RFC 8707 resource indicator: an absolute URI without a fragment, at most 2048 characters. */
 export function isResourceIndicator(value: string): boolean {
@@ -426,6 +436,47 @@ export const configSchema = z
           .describe(
             'Seconds without a successful resync with the durable log after which a Bloom "no" is not trusted (the log is asked) and /readyz reports not ready.',
           ),
+      })
+      .strict()
+      .prefault({}),
+    policy: z
+      .object({
+        dir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'Directory of *.cedar policies and schema.cedarschema, loaded at start; a new policy-set version is stored when it differs from the current one.',
+          ),
+        networks: z
+          .record(
+            z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a zone name of a–z 0–9 _ -'),
+            z.array(z.string().refine(isCidr, 'expected an IP address or CIDR range')),
+          )
+          .default({})
+          .describe(
+            'Network zones by name (internal: [10.0.0.0/8]); context.network.zone is the first zone holding the address, external when none.',
+          ),
+        allow_sample: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.01)
+          .describe('Share of allow decisions written to the decision log (every deny always is).'),
+        cache_size: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(10_000)
+          .describe('Decisions kept in the in-process decision cache (0 disables it).'),
+        resync_seconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(30)
+          .describe('How often the stored policy version is checked, in case a bus message was lost.'),
       })
       .strict()
       .prefault({}),

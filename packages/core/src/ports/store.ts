@@ -351,6 +351,85 @@ export interface RevocationLogRepository {
   purgeExpired(now: number): Promise<number>;
 }
 
+/**
+ * One version of the policy set: the Cedar schema and the policy sources exactly as written
+ * (source name → Cedar text), so what an author wrote is what every instance loads.
+ */
+export interface PolicyVersionRecord {
+  /** 1, 2, 3, … each change makes the next one; the highest is current. */
+  version: number;
+  /** Cedar schema, human-readable syntax. */
+  schema: string;
+  /** Source name (a file name such as `admins.cedar`) → Cedar policy text. */
+  policies: Record<string, string>;
+  /** Who made the change: `admin:<client id>`, `config:<dir>`, `cli`. */
+  createdBy: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** SHA-256 of the canonical sources, so reloading the same files makes no new version. */
+  digest: string;
+}
+
+export interface PolicyRepository {
+  /**
+   * Stores the next version (`version` must be head + 1). `ERR_STORE_CONFLICT` when another
+   * writer took that number first: nothing is written and the caller re-reads the head.
+   */
+  append(record: PolicyVersionRecord): Promise<void>;
+  /** The highest version, or undefined when no policy was ever stored. */
+  current(): Promise<PolicyVersionRecord | undefined>;
+  get(version: number): Promise<PolicyVersionRecord | undefined>;
+  /** Versions below `beforeVersion` (all when null), newest first, at most `limit`, without sources. */
+  list(
+    beforeVersion: number | null,
+    limit: number,
+  ): Promise<Omit<PolicyVersionRecord, 'schema' | 'policies'>[]>;
+}
+
+/** One decision of the policy decision point, as the decision log keeps it. */
+export interface DecisionRecord {
+  /** Random id; with `at` the cursor of paginated queries. */
+  id: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  decision: 'allow' | 'deny';
+  /** Cedar entity uid text of the principal, e.g. `Gatehouse::User::"usr_1"`. */
+  principal: string;
+  action: string;
+  resource: string;
+  /** Policy-set version that decided. */
+  policyVersion: number;
+  /** Ids of the determining policies. */
+  policies: string[];
+  /** Evaluation errors (policy id: message); a policy that errors is skipped by Cedar. */
+  errors: string[];
+  /** Evaluation time, microseconds. */
+  latencyUs: number;
+  /** Where the question came from: `api` (AuthZEN) or `gateway`. */
+  source: string;
+  /** Canonical JSON of the request as evaluated (entities and context; never a credential). */
+  input: string;
+}
+
+/** Filters of {@link DecisionLogRepository.query}; every field narrows. */
+export interface DecisionQuery {
+  decision?: 'allow' | 'deny';
+  principal?: string;
+  /** From this epoch millisecond, inclusive. */
+  from?: number;
+  /** Before this epoch millisecond, exclusive. */
+  to?: number;
+  /** Continue after this (at, id) of the previous page. */
+  after?: { at: number; id: string };
+  limit: number;
+}
+
+export interface DecisionLogRepository {
+  append(records: readonly DecisionRecord[]): Promise<void>;
+  /** Newest first, by (at, id) descending. */
+  query(query: DecisionQuery): Promise<DecisionRecord[]>;
+}
+
 /** The durable store: one per process, shared by every role. */
 export interface Store {
   /** Adapter name, e.g. `embedded` or `postgres`. */
@@ -364,6 +443,10 @@ export interface Store {
   readonly apiKeys: ApiKeyRepository;
   readonly refreshTokens: RefreshTokenRepository;
   readonly revocationLog: RevocationLogRepository;
+  /** Versioned Cedar policy sets. */
+  readonly policies: PolicyRepository;
+  /** Decisions of the policy decision point (every deny, sampled allows). */
+  readonly decisions: DecisionLogRepository;
   /** Applies pending versioned migrations; safe to call on every start. */
   migrate(): Promise<void>;
   /** Resolves when the backing database answers; rejects with `ERR_STORE_UNAVAILABLE` otherwise. */

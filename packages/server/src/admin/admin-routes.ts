@@ -1,8 +1,9 @@
-import { GatehouseError, type MayActRule } from '@gatehouse/core';
+import type { MayActRule } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../api-keys/api-keys.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type ClientRegistry, clientView } from '../clients/client-registry.js';
+import { requireBearerScope, sendBearerChallenges } from '../http/bearer-scope.js';
 import { notFoundError } from '../storage/errors.js';
 import type { AccessTokens } from '../issuer/access-tokens.js';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
@@ -57,33 +58,11 @@ function mayActOf(rule: ClientBody['may_act']): MayActRule | null {
   return rule ? { subjectAudiences: rule.subject_audiences, scopes: rule.scopes ?? [] } : null;
 }
 
-/** RFC 6750 challenge on a 401/403 from the admin API. */
-function bearerChallenge(error: string, description: string, scope?: string): string {
-  return `Bearer realm="gatehouse-admin", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
-}
-
-class AdminAuthError extends GatehouseError {
-  readonly challenge: string;
-  constructor(status: 400 | 401 | 403, detail: string, challenge: string) {
-    super(
-      status === 400 ? 'ERR_REQUEST_INVALID' : status === 401 ? 'ERR_AUTH_REQUIRED' : 'ERR_FORBIDDEN',
-      detail,
-      {
-        status,
-      },
-    );
-    this.challenge = challenge;
-  }
-}
-
 /** `/admin/v1`: clients, keys and token revocation, for holders of a `gatehouse:admin` token. */
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   // The admin API speaks JSON only; a form body must not be read as an (empty) object.
   app.removeContentTypeParser('application/x-www-form-urlencoded');
-  app.setErrorHandler((error, _request, reply) => {
-    if (error instanceof AdminAuthError) reply.header('www-authenticate', error.challenge);
-    throw error;
-  });
+  sendBearerChallenges(app);
 
   app.get('/openapi.json', async () => adminOpenApi(deps.issuer));
 
@@ -242,46 +221,6 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
 }
 
 /** Authenticates the admin bearer token; returns the admin client's id. */
-async function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<string> {
-  const header = request.headers.authorization;
-  if (header === undefined) {
-    throw new AdminAuthError(401, 'a bearer access token is required', 'Bearer realm="gatehouse-admin"');
-  }
-  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
-  if (!match?.[1]) {
-    // RFC 6750 §3.1: a malformed request is invalid_request, answered 400.
-    throw new AdminAuthError(
-      400,
-      'the Authorization header must be "Bearer <token>"',
-      bearerChallenge('invalid_request', 'malformed Authorization header'),
-    );
-  }
-  const live = await deps.active.check(match[1]);
-  if (!live) {
-    throw new AdminAuthError(
-      401,
-      'the access token is invalid, expired or revoked',
-      bearerChallenge('invalid_token', 'the access token is invalid'),
-    );
-  }
-  const audiences = Array.isArray(live.claims.aud) ? live.claims.aud : [live.claims.aud];
-  if (!audiences.includes(deps.issuer)) {
-    throw new AdminAuthError(
-      401,
-      'the access token is not meant for this issuer',
-      bearerChallenge('invalid_token', 'wrong audience'),
-    );
-  }
-  // Both the token and its client must still carry the scope: removing it from the client ends admin access at once.
-  if (
-    !(live.claims.scope ?? '').split(' ').includes(ADMIN_SCOPE) ||
-    !live.client.scopes.includes(ADMIN_SCOPE)
-  ) {
-    throw new AdminAuthError(
-      403,
-      `the access token lacks scope ${ADMIN_SCOPE}`,
-      bearerChallenge('insufficient_scope', 'admin scope required', ADMIN_SCOPE),
-    );
-  }
-  return live.client.id;
+function requireAdmin(request: FastifyRequest, deps: AdminDeps): Promise<string> {
+  return requireBearerScope(request, deps, [ADMIN_SCOPE], 'gatehouse-admin');
 }

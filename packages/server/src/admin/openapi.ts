@@ -24,6 +24,20 @@ const problems = (...statuses: number[]) =>
   );
 const client = { $ref: '#/components/schemas/Client' };
 const user = { $ref: '#/components/schemas/User' };
+const sources = { type: 'object', additionalProperties: { type: 'string' } };
+const policySet = {
+  type: 'object',
+  properties: {
+    version: { type: 'integer' },
+    digest: { type: 'string' },
+    schema: { type: 'string' },
+    policies: sources,
+  },
+};
+const published = {
+  type: 'object',
+  properties: { version: { type: 'integer' }, digest: { type: 'string' }, changed: { type: 'boolean' } },
+};
 const idParam = [{ name: 'id', in: 'path', required: true, schema: clientIdParam.properties.id }];
 
 /** The OpenAPI 3.1 document of `/admin/v1`, built from the schemas the routes validate with. */
@@ -273,6 +287,57 @@ export function adminOpenApi(issuer: string): Record<string, unknown> {
               description: 'Outcome',
               ...json({ type: 'object', properties: { revoked: { type: 'boolean' } } }),
             },
+            ...problems(400, 401, 403),
+          },
+        },
+      },
+      '/policies': {
+        get: {
+          summary: 'The Cedar policy set in force: version, digest, schema and policy sources by name',
+          responses: { 200: { description: 'Policy set', ...json(policySet) }, ...problems(401, 403) },
+        },
+        put: {
+          summary:
+            'Store the next policy-set version after Cedar validates it against its schema (201; 200 when unchanged); every instance loads it',
+          requestBody: {
+            required: true,
+            ...json({
+              type: 'object',
+              required: ['schema', 'policies'],
+              properties: { schema: { type: 'string' }, policies: sources },
+            }),
+          },
+          responses: {
+            201: { description: 'Stored', ...json(published) },
+            200: { description: 'Unchanged', ...json(published) },
+            ...problems(400, 401, 403),
+          },
+        },
+      },
+      '/policies/versions': {
+        get: {
+          summary: 'Policy-set versions, newest first (?before=<version>&limit=1..500)',
+          responses: {
+            200: { description: 'Versions', ...json({ type: 'object' }) },
+            ...problems(400, 401, 403),
+          },
+        },
+      },
+      '/policies/versions/{version}': {
+        parameters: [
+          { name: 'version', in: 'path', required: true, schema: { type: 'string', pattern: '^\\d{1,15}$' } },
+        ],
+        get: {
+          summary: 'One stored version with its schema and sources',
+          responses: { 200: { description: 'Version', ...json(policySet) }, ...problems(400, 401, 403, 404) },
+        },
+      },
+      '/decisions': {
+        get: {
+          summary:
+            'The decision log, newest first: every deny and sampled allows (?decision=allow|deny&principal=<Cedar uid>&from=&to=<ISO 8601>&limit=1..500&cursor=<next_cursor>)',
+          responses: {
+            200: { description: 'Decisions', ...json({ type: 'object' }) },
             ...problems(400, 401, 403),
           },
         },

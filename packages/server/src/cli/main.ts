@@ -10,6 +10,8 @@ import { notFoundError } from '../storage/errors.js';
 import { userView } from '../users/user-directory.js';
 import { digestSecret, generateClientSecret } from '../clients/client-secrets.js';
 import { loadConfig } from '../config/load-config.js';
+import { readPolicyDir } from '../policy/policy-dir.js';
+import { runPolicyTests } from '../policy/policy-test-runner.js';
 import { createRuntime, VERSION } from '../runtime.js';
 import { startServer } from './start.js';
 
@@ -400,6 +402,48 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
           details: { kind },
         });
         io.out(`revoked ${kind} ${value}${seq === undefined ? '' : ` (seq ${seq})`}`);
+      }),
+    );
+
+  const policy = program.command('policy').description('Cedar policies of the policy decision point');
+  policy
+    .command('test <dir>')
+    .description(
+      "run DIR's *.test.yaml cases (request → expected decision) against DIR's policies; exit 1 on any failure",
+    )
+    .action(async (dir: string) => {
+      const results = await runPolicyTests(dir);
+      for (const r of results) {
+        const why = r.passed ? '' : ` — ${r.detail ?? 'failed'}`;
+        io.out(
+          `${r.passed ? 'ok  ' : 'FAIL'} ${r.file}: ${r.name} (${r.actual}${r.policies.length > 0 ? ` by ${r.policies.join(', ')}` : ''})${why}`,
+        );
+      }
+      const failed = results.filter((r) => !r.passed).length;
+      io.out(`${results.length - failed} passed, ${failed} failed`);
+      if (failed > 0) exitCode = 1;
+    });
+  policy
+    .command('load <dir>')
+    .description(
+      "validate DIR's policies and schema and store them as the next policy-set version (announced to every instance)",
+    )
+    .action((dir: string) =>
+      withRuntime(async (runtime) => {
+        const { record, changed } = await runtime.policy.publish(readPolicyDir(dir), `cli:${dir}`);
+        if (changed) {
+          await runtime.audit.record({
+            actor: 'system',
+            action: 'policy.updated',
+            target: `v${record.version}`,
+            details: { digest: record.digest, from: 'cli' },
+          });
+        }
+        io.out(
+          changed
+            ? `stored policy-set version ${record.version}`
+            : `unchanged: version ${record.version} holds these policies`,
+        );
       }),
     );
 

@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { Counter } from 'prom-client';
+import { GatewayPolicy } from '../policy/gateway-policy.js';
 import type { Runtime } from '../runtime.js';
 import { GatewayServer } from './gateway-server.js';
 import { InternalTokens } from './pipeline/mutate.js';
@@ -57,6 +58,8 @@ export function buildGateway(runtime: Runtime): GatewayServer {
     }),
     rateLimiter: new RateLimiter(runtime.cache, runtime.clock),
     audit: runtime.audit,
+    // Routes with a `policy` mapping ask the same Cedar policy set as /access/v1, in process.
+    policy: new GatewayPolicy({ point: runtime.policy, nowMs: () => runtime.clock.nowMs() }),
     metrics: runtime.metrics,
     clock: runtime.clock,
     logger: runtime.logger,

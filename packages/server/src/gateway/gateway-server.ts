@@ -304,7 +304,7 @@ export class GatewayServer {
     const verdict = await authorize(
       route.config,
       identity,
-      { method, path: normalized.path },
+      { method, path: normalized.path, ip: clientIp },
       this.#deps.policy,
     );
     if (!verdict.allowed) {

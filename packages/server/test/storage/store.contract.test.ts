@@ -8,6 +8,7 @@ import { it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type {
   ClientRecord,
+  DecisionRecord,
   OpaqueTokenRecord,
   RefreshFamilyRecord,
   SigningKeyRecord,
@@ -517,6 +518,102 @@ function storeContract(h: StoreHarness): void {
     await store.revocationLog.append(entry('jti', 'next'));
     assert.equal(await store.revocationLog.purgeExpired(T0 + 6), 1);
     assert.equal(await store.revocationLog.head(), 13, 'numbering goes on from the head');
+  });
+
+  it('policy versions: numbered without forks, current and get round-trip, listed newest first', async (t) => {
+    const store = await h.open(t);
+    assert.equal(await store.policies.current(), undefined);
+    const version = (n: number) => ({
+      version: n,
+      schema: 'namespace Gatehouse { entity User; }',
+      policies: {
+        'a.cedar': `permit(principal, action, resource); // ${n}`,
+        'b.cedar': 'forbid(principal, action, resource);',
+      },
+      createdBy: 'admin:ops',
+      createdAt: T0 * 1000 + n,
+      digest: `sha256:${n}`,
+    });
+    await store.policies.append(version(1));
+    await store.policies.append(version(2));
+    // Two writers taking the same next number: exactly one wins, the other changes nothing.
+    const results = await Promise.allSettled([
+      store.policies.append(version(3)),
+      store.policies.append(version(3)),
+    ]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const rejected = results.find((r) => r.status === 'rejected');
+    assert.ok(rejected && conflict(rejected.reason));
+    assert.deepEqual(await store.policies.current(), version(3));
+    assert.deepEqual(await store.policies.get(1), version(1));
+    assert.equal(await store.policies.get(9), undefined);
+    const listed = await store.policies.list(null, 2);
+    assert.deepEqual(
+      listed.map((v) => v.version),
+      [3, 2],
+    );
+    assert.deepEqual(await store.policies.list(2, 10), [
+      { version: 1, createdBy: 'admin:ops', createdAt: T0 * 1000 + 1, digest: 'sha256:1' },
+    ]);
+  });
+
+  it('decision log: round-trips every field, filters by decision, principal and time, pages newest first', async (t) => {
+    const store = await h.open(t);
+    const decision = (i: number, overrides: Partial<DecisionRecord> = {}): DecisionRecord => ({
+      id: `dec_${String(i).padStart(3, '0')}`,
+      at: T0 * 1000 + Math.floor(i / 2), // pairs share a millisecond: the id breaks the tie
+      decision: i % 3 === 0 ? 'allow' : 'deny',
+      principal: i % 2 === 0 ? 'Gatehouse::User::"alice"' : 'Gatehouse::User::"bob"',
+      action: 'Gatehouse::Action::"read"',
+      resource: 'Gatehouse::Document::"d1"',
+      policyVersion: 4,
+      policies: i % 3 === 0 ? ['permit-readers'] : [],
+      errors: i === 1 ? ['p9: overflow'] : [],
+      latencyUs: 40 + i,
+      source: 'api',
+      input: JSON.stringify({ i }),
+      ...overrides,
+    });
+    const all = Array.from({ length: 12 }, (_, i) => decision(i));
+    await store.decisions.append(all.slice(0, 5));
+    await store.decisions.append(all.slice(5));
+    await store.decisions.append([]);
+    const newestFirst = [...all].reverse();
+    assert.deepEqual(await store.decisions.query({ limit: 100 }), newestFirst);
+    const pages: string[][] = [];
+    let after: { at: number; id: string } | undefined;
+    for (;;) {
+      const page = await store.decisions.query({ limit: 5, ...(after && { after }) });
+      if (page.length === 0) break;
+      pages.push(page.map((d) => d.id));
+      const last = page.at(-1);
+      after = last && { at: last.at, id: last.id };
+    }
+    assert.deepEqual(
+      pages.flat(),
+      newestFirst.map((d) => d.id),
+    );
+    assert.equal(pages.length, 3);
+    const denies = await store.decisions.query({ limit: 100, decision: 'deny' });
+    assert.deepEqual(
+      denies.map((d) => d.id),
+      newestFirst.filter((d) => d.decision === 'deny').map((d) => d.id),
+    );
+    const bob = await store.decisions.query({
+      limit: 100,
+      principal: 'Gatehouse::User::"bob"',
+      decision: 'allow',
+    });
+    assert.deepEqual(
+      bob.map((d) => d.id),
+      ['dec_009', 'dec_003'],
+    );
+    const window = await store.decisions.query({ limit: 100, from: T0 * 1000 + 2, to: T0 * 1000 + 4 });
+    assert.deepEqual(
+      window.map((d) => d.id),
+      ['dec_007', 'dec_006', 'dec_005', 'dec_004'],
+    );
+    await assert.rejects(store.decisions.append([decision(0)]), conflict);
   });
 
   it('an unreachable database is ERR_STORE_UNAVAILABLE (503)', async () => {

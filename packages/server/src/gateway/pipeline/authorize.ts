@@ -1,17 +1,40 @@
 import type { RouteConfig } from '@gatehouse/core';
 import type { Identity } from './identity.js';
 
-/** Why an authorizer denied; the closed set used in metrics and audit entries. */
-export type DenyReason = 'insufficient_scope' | 'missing_role' | 'policy_denied';
+/**
+ * Why an authorizer denied; the closed set used in metrics and audit entries. `policy_denied`:
+ * the policy decision point said no; `policy_error`: the request could not be evaluated (it
+ * does not fit the policy schema), which denies too.
+ */
+export type DenyReason = 'insufficient_scope' | 'missing_role' | 'policy_denied' | 'policy_error';
 
-export type AuthorizeOutcome = { allowed: true } | { allowed: false; reason: DenyReason; scope?: string };
+export type AuthorizeOutcome =
+  | { allowed: true }
+  | { allowed: false; reason: DenyReason; scope?: string; policies?: readonly string[] };
+
+/** What the policy hook is asked: who, on which route (with its policy mapping), how. */
+export interface PolicyQuestion {
+  identity: Identity;
+  route: RouteConfig;
+  routeId: string;
+  method: string;
+  path: string;
+  /** The client address, when the gateway hands it over. */
+  ip?: string | undefined;
+}
+
+/** The policy hook's answer; a deny names its reason and the determining policies. */
+export type PolicyAnswer =
+  | { allowed: true }
+  | { allowed: false; reason: 'policy_denied' | 'policy_error'; policies: readonly string[] };
 
 /**
- * A policy decision point the route may consult after its own checks (the policy issue connects
- * the Cedar PDP here). Undefined means no policy is configured.
+ * A policy decision point the route may consult after its own checks (the Cedar PDP, see
+ * policy/gateway-policy.ts). Undefined means no policy is configured; a route without a
+ * `policy` mapping is not asked about.
  */
 export interface PolicyHook {
-  decide(input: { identity: Identity; routeId: string; method: string; path: string }): Promise<boolean>;
+  decide(question: PolicyQuestion): Promise<PolicyAnswer>;
 }
 
 /**
@@ -21,7 +44,7 @@ export interface PolicyHook {
 export async function authorize(
   route: RouteConfig,
   identity: Identity,
-  request: { method: string; path: string },
+  request: { method: string; path: string; ip?: string },
   policy?: PolicyHook,
 ): Promise<AuthorizeOutcome> {
   const { scopes, roles } = route.authorize;
@@ -32,8 +55,9 @@ export async function authorize(
   if (roles.length > 0 && !roles.some((r) => identity.roles.includes(r))) {
     return { allowed: false, reason: 'missing_role' };
   }
-  if (policy && !(await policy.decide({ identity, routeId: route.id, ...request }))) {
-    return { allowed: false, reason: 'policy_denied' };
+  if (policy && route.policy) {
+    const answer = await policy.decide({ identity, route, routeId: route.id, ...request });
+    if (!answer.allowed) return { allowed: false, reason: answer.reason, policies: answer.policies };
   }
   return { allowed: true };
 }

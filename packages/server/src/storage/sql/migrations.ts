@@ -210,6 +210,51 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('revocation_log').ifExists().execute();
     },
   },
+  '0007_policies': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // version is the primary key: two writers that both take head + 1 collide here, so the
+      // version history never forks.
+      await db.schema
+        .createTable('policy_versions')
+        .addColumn('version', 'bigint', (c) => c.primaryKey())
+        .addColumn('schema_text', 'text', (c) => c.notNull())
+        .addColumn('policies', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('policy_decisions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('policy_version', 'bigint', (c) => c.notNull())
+        .addColumn('policies', 'text', (c) => c.notNull())
+        .addColumn('errors', 'text', (c) => c.notNull())
+        .addColumn('latency_us', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('input', 'text', (c) => c.notNull())
+        .execute();
+      // Queries page newest first, optionally per principal.
+      await db.schema
+        .createIndex('policy_decisions_at_idx')
+        .on('policy_decisions')
+        .columns(['at', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('policy_decisions_principal_idx')
+        .on('policy_decisions')
+        .columns(['principal', 'at'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('policy_decisions').ifExists().execute();
+      await db.schema.dropTable('policy_versions').ifExists().execute();
+    },
+  },
 };
 
 /** Serves the in-code migrations to Kysely's Migrator (no files read at run time). */

@@ -4,9 +4,11 @@ import type {
   AuditRecord,
   ClientPatch,
   ClientRecord,
+  DecisionRecord,
   FamilyEndReason,
   MayActRule,
   OpaqueTokenRecord,
+  PolicyVersionRecord,
   RecentRotation,
   RefreshFamilyRecord,
   RevocationKind,
@@ -23,6 +25,8 @@ import type {
   AuditLogTable,
   ClientsTable,
   OpaqueTokensTable,
+  PolicyDecisionsTable,
+  PolicyVersionsTable,
   RefreshFamiliesTable,
   RevocationLogTable,
   RevokedTokensTable,
@@ -398,4 +402,68 @@ export function apiKeyPatchToRow(patch: ApiKeyPatch): Updateable<ApiKeysTable> {
   if (patch.replacedBy !== undefined) row.replaced_by = patch.replacedBy;
   if (patch.lastUsedAt !== undefined) row.last_used_at = patch.lastUsedAt;
   return row;
+}
+
+function parseSourceMap(text: string): Record<string, string> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('policy sources');
+  const entries = Object.entries(value);
+  if (!entries.every(([, v]) => typeof v === 'string')) throw corrupt('policy sources');
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+export function policyVersionFromRow(row: Selectable<PolicyVersionsTable>): PolicyVersionRecord {
+  return {
+    version: toEpoch(row.version),
+    schema: row.schema_text,
+    policies: parseSourceMap(row.policies),
+    createdBy: row.created_by,
+    createdAt: toEpoch(row.created_at),
+    digest: row.digest,
+  };
+}
+
+export function policyVersionToRow(record: PolicyVersionRecord): Insertable<PolicyVersionsTable> {
+  return {
+    version: record.version,
+    schema_text: record.schema,
+    policies: JSON.stringify(record.policies),
+    created_by: record.createdBy,
+    created_at: record.createdAt,
+    digest: record.digest,
+  };
+}
+
+export function decisionFromRow(row: Selectable<PolicyDecisionsTable>): DecisionRecord {
+  return {
+    id: row.id,
+    at: toEpoch(row.at),
+    decision: oneOf(row.decision, ['allow', 'deny']),
+    principal: row.principal,
+    action: row.action,
+    resource: row.resource,
+    policyVersion: toEpoch(row.policy_version),
+    policies: parseStringArray(row.policies),
+    errors: parseStringArray(row.errors),
+    latencyUs: row.latency_us,
+    source: row.source,
+    input: row.input,
+  };
+}
+
+export function decisionToRow(record: DecisionRecord): Insertable<PolicyDecisionsTable> {
+  return {
+    id: record.id,
+    at: record.at,
+    decision: record.decision,
+    principal: record.principal,
+    action: record.action,
+    resource: record.resource,
+    policy_version: record.policyVersion,
+    policies: JSON.stringify(record.policies),
+    errors: JSON.stringify(record.errors),
+    latency_us: record.latencyUs,
+    source: record.source,
+    input: record.input,
+  };
 }

@@ -24,6 +24,7 @@ import { GatehouseError } from '@gatehouse/core';
 import { type Insertable, type Kysely, Migrator, type Selectable, sql, type Updateable } from 'kysely';
 import { conflictError, notFoundError, translateFailure, unavailableError } from '../errors.js';
 import { migrationProvider } from './migrations.js';
+import { createPolicyRepositories } from './policy-repositories.js';
 import {
   apiKeyFromRow,
   apiKeyPatchToRow,
@@ -561,6 +562,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       }),
   };
 
+  const { policies, decisions } = createPolicyRepositories(db, guard);
   let closed = false;
 
   return {
@@ -573,6 +575,8 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     apiKeys,
     refreshTokens,
     revocationLog,
+    policies,
+    decisions,
     migrate: () =>
       guard('migration', async () => {
         await options.beforeMigrate?.(db);

@@ -133,6 +133,31 @@ export interface RevocationLogTable {
   created_at: EpochColumn;
 }
 
+export interface PolicyVersionsTable {
+  version: EpochColumn;
+  schema_text: string;
+  /** JSON object: source name → Cedar text. */
+  policies: string;
+  created_by: string;
+  created_at: EpochColumn;
+  digest: string;
+}
+
+export interface PolicyDecisionsTable {
+  id: string;
+  at: EpochColumn;
+  decision: string;
+  principal: string;
+  action: string;
+  resource: string;
+  policy_version: EpochColumn;
+  policies: JsonTextColumn;
+  errors: JsonTextColumn;
+  latency_us: number;
+  source: string;
+  input: string;
+}
+
 /** The schema as of the latest migration; migrations themselves use `Kysely<unknown>`. */
 export interface Database {
   clients: ClientsTable;
@@ -145,4 +170,6 @@ export interface Database {
   refresh_families: RefreshFamiliesTable;
   refresh_tokens: RefreshTokensTable;
   revocation_log: RevocationLogTable;
+  policy_versions: PolicyVersionsTable;
+  policy_decisions: PolicyDecisionsTable;
 }
