@@ -11,7 +11,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { AccessError, RevocationFeed, ServiceClient, ServiceVerifier } from '@gatehouse/node';
+import {
+  AccessError,
+  authorize,
+  RemotePolicies,
+  RevocationFeed,
+  ServiceClient,
+  ServiceVerifier,
+} from '@gatehouse/node';
 import { gatehouse, identityOf, requireScopes as expressScopes } from '@gatehouse/node/express';
 import { registerGatehouse, requireScopes as fastifyScopes } from '@gatehouse/node/fastify';
 import { assertScopes, sendAccessError } from '@gatehouse/node/http';
@@ -150,6 +157,11 @@ export async function startShop(options: ShopOptions): Promise<Shop> {
     clientSecret: options.secrets.orders,
     clientId: SHOP_CLIENTS.orders,
   });
+  // The central policies, asked over AuthZEN with the service's own gatehouse:authz token.
+  const policies = new RemotePolicies({
+    url: options.gatehouseUrl,
+    token: () => calls.tokenFor({ scope: ['gatehouse:authz'] }),
+  });
   const orders = Fastify({ logger: false, bodyLimit: 16_384 });
   registerGatehouse(orders, verifier('orders'));
   const placed: Order[] = [];
@@ -173,6 +185,18 @@ export async function startShop(options: ShopOptions): Promise<Shop> {
       const who = request.gatehouse;
       if (!who) throw new AccessError('ERR_AUTH_REQUIRED', 401, 'no verified identity');
       const { sku, quantity } = request.body ?? {};
+      if (
+        typeof sku !== 'string' ||
+        typeof quantity !== 'number' ||
+        !Number.isInteger(quantity) ||
+        quantity < 1
+      ) {
+        return reply
+          .code(400)
+          .send({ error: 'invalid_request', detail: 'an order needs a sku and a positive integer quantity' });
+      }
+      // May this user place this order? (examples/shop/policies: customers may, bulk orders may not.)
+      await authorize(policies, who, 'place', { type: 'Order', id: 'new', properties: { sku, quantity } });
       const reserved = await calls.fetch(`${urls.inventory}/reserve`, {
         as: who,
         audience: SHOP_AUDIENCES.inventory,

@@ -3,6 +3,7 @@
  * tokens the gateway sends it, for inventory and payments only), the `customer` role's scopes,
  * and the gateway routes in front of the orders service.
  */
+import { fileURLToPath } from 'node:url';
 import { TOKEN_EXCHANGE_GRANT } from '@gatehouse/core';
 import { SHOP_AUDIENCES, SHOP_CLIENTS, SHOP_SCOPES } from './services.js';
 
@@ -23,13 +24,15 @@ export function shopGatehouseConfig(options: {
   });
   return {
     login: { role_scopes: { customer: [...SHOP_SCOPES] } },
+    // The shop's Cedar policies (who may place which order), asked by the orders service.
+    policy: { dir: fileURLToPath(new URL('./policies', import.meta.url)) },
     clients: [
       {
         id: SHOP_CLIENTS.orders,
         name: 'Shop: orders service',
         secret_digest: options.digests.orders,
-        // gatehouse:introspect lets the service read the revocation feed.
-        scopes: ['gatehouse:introspect'],
+        // gatehouse:introspect lets the service read the revocation feed; gatehouse:authz ask the PDP.
+        scopes: ['gatehouse:introspect', 'gatehouse:authz'],
         resources: [SHOP_AUDIENCES.inventory, SHOP_AUDIENCES.payments],
         grant_types: ['client_credentials', TOKEN_EXCHANGE_GRANT],
         may_act: {

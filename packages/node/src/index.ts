@@ -8,6 +8,15 @@ export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '@
 export { AccessError } from './errors.js';
 export type { GatehouseEndpoint } from './gatehouse-endpoint.js';
 export { type ActorClaim, identityOf, type ServiceIdentity } from './identity.js';
+export {
+  authorize,
+  type EvaluationAnswer,
+  type EvaluationRequest,
+  type PolicyDecider,
+  RemotePolicies,
+  type RemotePoliciesOptions,
+  subjectOf,
+} from './policies.js';
 export { assertScopes } from './require-scopes.js';
 export { type RevocableClaims, RevocationFeed, type RevocationFeedOptions } from './revocation-feed.js';
 export { type CallOptions, ServiceClient, type ServiceClientOptions } from './service-client.js';

@@ -77,10 +77,17 @@ export class ServiceClient {
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** The token for a call (see {@link CallOptions.as}). */
-  async tokenFor(call: Pick<CallOptions, 'audience' | 'scope' | 'as'>): Promise<string> {
+  /**
+   * The token for a call (see {@link CallOptions.as}). The service's own token may leave out the
+   * audience: it is then addressed to Gatehouse itself (e.g. scope `gatehouse:authz` for the PDP).
+   */
+  async tokenFor(call: {
+    audience?: string;
+    scope: readonly string[];
+    as?: ServiceIdentity;
+  }): Promise<string> {
     const scope = [...call.scope].sort().join(' ');
-    const key = JSON.stringify([call.as?.token ?? null, call.audience, scope]);
+    const key = JSON.stringify([call.as?.token ?? null, call.audience ?? null, scope]);
     const now = epochSeconds(this.#clock);
     const cached = this.#tokens.get(key);
     if (cached && cached.renewAt > now) return cached.token;
@@ -131,16 +138,21 @@ export class ServiceClient {
     }
   }
 
-  async #obtain(audience: string, scope: string, as: ServiceIdentity | undefined): Promise<CachedToken> {
+  async #obtain(
+    audience: string | undefined,
+    scope: string,
+    as: ServiceIdentity | undefined,
+  ): Promise<CachedToken> {
+    if (as && audience === undefined) throw new Error('calling on as a user needs the downstream audience');
     const form: Record<string, string> = as
       ? {
           grant_type: TOKEN_EXCHANGE,
           subject_token: as.token,
           subject_token_type: ACCESS_TOKEN_TYPE,
-          audience,
+          audience: audience as string,
           scope,
         }
-      : { grant_type: 'client_credentials', resource: audience, scope };
+      : { grant_type: 'client_credentials', scope, ...(audience !== undefined && { resource: audience }) };
     const { status, body } = await postForm(this.#options, '/oauth2/token', form);
     if (status !== 200 || typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
       const reason = typeof body.error_description === 'string' ? body.error_description : `status ${status}`;

@@ -233,8 +233,27 @@ function shopSuite(name: string, storage: () => Record<string, unknown> | undefi
         const res = await call(`${gateway}/shop/orders`, token, { json: body });
         assert.equal(res.status, 400, JSON.stringify(res.json));
       }
-      const tooMany = await call(`${gateway}/shop/orders`, token, { json: { sku: 'mug', quantity: 1000 } });
-      assert.equal(tooMany.status, 409);
+      for (const quantity of [10, 10]) {
+        assert.equal(
+          (await call(`${gateway}/shop/orders`, token, { json: { sku: 'mug', quantity } })).status,
+          201,
+        );
+      }
+      const soldOut = await call(`${gateway}/shop/orders`, token, { json: { sku: 'mug', quantity: 1 } });
+      assert.equal(soldOut.status, 409, 'out of stock, answered by inventory');
+    });
+
+    test('the orders service asks the policy decision point: a bulk order is denied by policy, and logged', async () => {
+      const token = await login();
+      const bulk = await call(`${gateway}/shop/orders`, token, { json: { sku: 'tea', quantity: 50 } });
+      assert.equal(bulk.status, 403, JSON.stringify(bulk.json));
+      assert.match(bulk.json.detail, /denied by policy: place on Order/);
+      const log = await request(`${gh.baseUrl}/admin/v1/decisions?decision=deny&limit=20`, {
+        headers: { authorization: `Bearer ${await adminToken()}` },
+      });
+      assert.equal(log.statusCode, 200);
+      const text = await log.body.text();
+      assert.match(text, /no-bulk-orders/, 'the determining policy is in the decision log');
     });
 
     // Last: a subject watermark also catches tokens issued later in the same second.

@@ -29,6 +29,14 @@ test('the example policies pass their own test cases; each case and a summary ar
   );
 });
 
+test("the demo shop's policies pass their cases (a bulk order is denied by no-bulk-orders)", async () => {
+  const shop = new URL('../../../../examples/shop/policies/', import.meta.url).pathname;
+  const { code, out } = await run('policy', 'test', shop);
+  assert.equal(code, 0, out.join('\n'));
+  assert.equal(out.at(-1), '3 passed, 0 failed');
+  assert.ok(out.some((l) => l.includes('(deny by no-bulk-orders)')));
+});
+
 test('a failing case makes the run fail and says what was expected', async () => {
   const copy = join(dir, 'failing');
   cpSync(examples, copy, { recursive: true });
