@@ -92,7 +92,8 @@ function randomHex(bytes: number): string {
  * aud = the route's service, whatever credential the client used (JWT, opaque token, API key),
  * signed with the issuer's current key (published in its JWKS). A token is reused for the same
  * identity and service — the same claims it would carry, so the upstream cannot tell — while more
- * than half its life remains and never past the presented credential's own `exp`, so a user's
+ * than half its life remains, never past the presented credential's own `exp` and never minted
+ * before that credential's `iat`, so a user's
  * many calls (and a client's fresh tokens) sign once per half-TTL instead of once per request.
  */
 export class InternalTokens {
@@ -101,7 +102,7 @@ export class InternalTokens {
   readonly #clock: Clock;
   readonly #signingKey: () => SigningKey;
   readonly #ids = new RandomIds();
-  readonly #cache = new Map<string, { token: string; exp: number }>();
+  readonly #cache = new Map<string, { token: string; iat: number; exp: number }>();
   /** The cache key of an identity object (a verified-token cache hit reuses the same object). */
   readonly #keys = new WeakMap<Identity, string>();
 
@@ -118,7 +119,12 @@ export class InternalTokens {
     const upstreamExp = typeof identity.claims.exp === 'number' ? identity.claims.exp : now + this.#ttl;
     const key = `${service}\u0000${this.#keyOf(identity)}`;
     const hit = this.#cache.get(key);
-    if (hit && hit.exp - now > this.#ttl / 2 && hit.exp <= upstreamExp) return hit.token;
+    // Never minted before the presented credential: after a subject or client watermark, the
+    // identity's new token must not be answered with an internal token the watermark revokes.
+    const credentialIat = typeof identity.claims.iat === 'number' ? identity.claims.iat : 0;
+    if (hit && hit.exp - now > this.#ttl / 2 && hit.exp <= upstreamExp && hit.iat >= credentialIat) {
+      return hit.token;
+    }
     const exp = Math.min(now + this.#ttl, upstreamExp);
     const claims: Record<string, unknown> = {
       iss: this.#issuer,
@@ -136,7 +142,7 @@ export class InternalTokens {
     claims.gh_credential = identity.credential;
     const token = await signJwtAsync({ typ: INTERNAL_TOKEN_TYP }, claims, this.#signingKey());
     makeRoom(this.#cache, 10_000);
-    this.#cache.set(key, { token, exp });
+    this.#cache.set(key, { token, iat: now, exp });
     return token;
   }
 
