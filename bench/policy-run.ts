@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { cedar } from '../packages/server/src/policy/cedar.js';
+import { decisionKey } from '../packages/server/src/policy/decision-cache.js';
 import { userEntities } from '../packages/server/src/policy/entities.js';
 import { type CedarRequest, PolicyEngine } from '../packages/server/src/policy/policy-engine.js';
 import { compilePolicySources, type PolicySources } from '../packages/server/src/policy/policy-set.js';
@@ -99,7 +100,7 @@ function requests(): { request: CedarRequest; key: () => string }[] {
         entities: [...subject.entities, resourceEntity],
       },
       // What the decision API builds per request (see policy/authzen.ts).
-      key: () => JSON.stringify([subject.principal, subject.version, action.id, resourceEntity, context]),
+      key: () => decisionKey(subject.principal, subject.version, action.id, resourceEntity, context),
     });
   }
   return out;
@@ -307,7 +308,7 @@ ${table(
 )}
 
 - The raw rows hand Cedar the whole set; the engine hands it only the slice whose scopes can apply to the request (by principal and resource type and lineage, and action; preparsed once per distinct slice), which is why it is faster than raw \`statefulIsAuthorized\` (${us(stateful.p50)} p50). The breakdown rows show where Cedar's time goes: validating the request and its entities against the schema costs ${us(stateful.p50 - withoutSchema.p50)} of it, handing the entities over ${us(withoutSchema.p50 - bare.p50)}, and what is left (${us(bare.p50)}) is the call into WebAssembly and the evaluation of the ${policyCount} policies. The engine keeps schema validation on: it is what turns a wrongly typed request into a 400 instead of a skipped \`forbid\`.
-- The cached goal is judged on the row that builds the cache key (\`JSON.stringify\` of principal, entity version, action, resource and context) on every call, as the decision API does; the lookup itself, with the key at hand, is ${us(lookupOnly.p50)} p50: building the key is most of a cached decision.
+- The cached goal is judged on the row that builds the cache key (\`decisionKey\`: principal, entity version, action, resource and context, each part self-delimiting) on every call, as the decision API does; the lookup itself, with the key at hand, is ${us(lookupOnly.p50)} p50: building the key is most of a cached decision.
 `;
   writeSection('policy', body);
   process.stdout.write(`${body}\nWrote the policy section of bench/RESULTS.md\n`);

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { CedarValueJson, EntityJson } from './cedar.js';
 import { type SubjectEntities, uid } from './entities.js';
+import { decisionKey } from './decision-cache.js';
 import { policyError } from './policy-errors.js';
 import type { CedarRequest } from './policy-engine.js';
 import type { CompiledPolicySet } from './policy-set.js';
@@ -162,7 +163,7 @@ export async function translateEvaluation(
   const entities: EntityJson[] = [...subject.entities, ...resource.entities];
   return {
     request: { principal: subject.principal, action, resource: resource.principal, context, entities },
-    cacheKey: JSON.stringify([subject.principal, subject.version, action.id, resource.entities, context]),
+    cacheKey: decisionKey(subject.principal, subject.version, action.id, resource.entities, context),
   };
 }
 

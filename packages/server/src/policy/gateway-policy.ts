@@ -1,6 +1,7 @@
 import { GatehouseError } from '@gatehouse/core';
 import type { PolicyAnswer, PolicyHook, PolicyQuestion } from '../gateway/pipeline/authorize.js';
 import type { EntityJson } from './cedar.js';
+import { decisionKey } from './decision-cache.js';
 import { tokenEntities, uid } from './entities.js';
 import type { PolicyPoint } from './policy-point.js';
 import { cedarContext } from './request-context.js';
@@ -59,7 +60,7 @@ export class GatewayPolicy implements PolicyHook {
           context,
           entities: [...subject.entities, resourceEntity],
         },
-        JSON.stringify([subject.principal, subject.version, action.id, resourceEntity, context]),
+        decisionKey(subject.principal, subject.version, action.id, resourceEntity, context),
         'gateway',
       );
       return decision.decision === 'allow'

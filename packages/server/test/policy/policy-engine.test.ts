@@ -9,6 +9,7 @@ import { type CedarRequest, PolicyEngine } from '../../src/policy/policy-engine.
 import { compilePolicySources } from '../../src/policy/policy-set.js';
 import { cedarContext, NetworkZones } from '../../src/policy/request-context.js';
 import { isGatehouseError } from '../support/servers.js';
+import { decisionKey } from '../../src/policy/decision-cache.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
 
@@ -300,4 +301,40 @@ test('many distinct slices (a policy per user): decisions stay right, sliced or,
     assert.deepEqual([d.decision, d.policies], ['allow', [`user-${i}`]]);
   }
   assert.equal(engine.evaluate(readDocument([])).decision, 'deny');
+});
+
+test('decision cache keys: equal for the same question, different for any difference, whatever ids hold', () => {
+  const user = { type: 'Gatehouse::User', id: 'u1' };
+  const doc = (id: string, attrs: Record<string, string> = {}) => ({
+    uid: { type: 'Gatehouse::Document', id },
+    attrs,
+    parents: [],
+  });
+  const ctx = (over: Record<string, unknown> = {}) => ({
+    time: { hour: 10, minute: 5, weekday: 2 },
+    mfa: 0,
+    network: { ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } }, zone: 'internal' },
+    ...over,
+  });
+  const base = decisionKey(user, 'v1', 'read', doc('d1'), ctx());
+  assert.equal(decisionKey(user, 'v1', 'read', doc('d1'), ctx()), base);
+  const variants = [
+    decisionKey({ ...user, id: 'u2' }, 'v1', 'read', doc('d1'), ctx()),
+    decisionKey(user, 'v2', 'read', doc('d1'), ctx()),
+    decisionKey(user, 'v1', 'write', doc('d1'), ctx()),
+    decisionKey(user, 'v1', 'read', doc('d2'), ctx()),
+    decisionKey(user, 'v1', 'read', doc('d1', { owner: 'x' }), ctx()),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ mfa: 2 })),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ risk: 80 })),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ time: { hour: 10, minute: 6, weekday: 2 } })),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ network: undefined })),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ device: { managed: true } })),
+    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ extra: 1 })),
+  ];
+  assert.equal(new Set([base, ...variants]).size, variants.length + 1);
+  // Separators and quotes inside ids cannot make two questions look alike.
+  assert.notEqual(
+    decisionKey({ type: 'Gatehouse::User', id: 'a"b' }, 'v1', 'read', doc('c'), ctx()),
+    decisionKey({ type: 'Gatehouse::User', id: 'a' }, 'v1', 'read', doc('b"c'), ctx()),
+  );
 });
