@@ -1,9 +1,9 @@
 import type { Context, EntityJson, TypeAndId } from './cedar.js';
 
 /**
- * A bounded map of recent decisions. Keys carry the policy-set version and the entities'
- * versions, so a new version simply stops matching old entries; nothing has to be flushed.
- * Eviction drops the oldest tenth at once (cheap under steady churn).
+ * A bounded map of recent decisions of one policy-set version (the engine clears it when it
+ * loads another). Keys carry the entities' versions, so a changed user simply stops matching
+ * old entries. Eviction drops the oldest tenth at once (cheap under steady churn).
  */
 export class DecisionCache<V> {
   readonly #entries = new Map<string, V>();
@@ -30,6 +30,10 @@ export class DecisionCache<V> {
     this.#entries.set(key, value);
   }
 
+  clear(): void {
+    this.#entries.clear();
+  }
+
   get size(): number {
     return this.#entries.size;
   }
@@ -37,11 +41,11 @@ export class DecisionCache<V> {
 
 /**
  * The cache key of a question: principal, its entities' version, action, resource entities and
- * context. Every part is self-delimiting (strings and objects as JSON, numbers fenced), so two
- * different questions never share a key, whatever characters ids hold. The context the PDP builds
- * (`cedarContext`: time, mfa, network, risk, device) is written field by field; any other shape
- * falls back to JSON. About 3× cheaper than `JSON.stringify` of the whole question, which was most
- * of a cached decision's time.
+ * context. Every part is self-delimiting (strings length-prefixed, objects as JSON, numbers
+ * fenced by letters), so two different questions never share a key, whatever characters ids
+ * hold. The context the PDP builds (`cedarContext`: time, mfa, network, risk, device) is written
+ * field by field; any other shape falls back to JSON. Several times cheaper than `JSON.stringify`
+ * of the whole question, which was most of a cached decision's time.
  */
 export function decisionKey(
   principal: TypeAndId,
@@ -50,14 +54,27 @@ export function decisionKey(
   resources: EntityJson | readonly EntityJson[],
   context: Context,
 ): string {
-  const q = JSON.stringify;
-  let key = q(principal.type) + q(principal.id) + q(version) + q(action);
+  let key = part(principal.type) + part(principal.id) + part(version) + part(action);
   for (const r of Array.isArray(resources)
     ? (resources as readonly EntityJson[])
     : [resources as EntityJson]) {
-    key += `${q(r.uid)}${q(r.attrs ?? null)}${q(r.parents ?? null)}`;
+    const uid = '__entity' in r.uid ? r.uid.__entity : r.uid;
+    key += part(uid.type) + part(uid.id) + json(r.attrs) + json(r.parents);
   }
   return key + contextKey(context);
+}
+
+/** A string as `<length>:<text>`: unambiguous without escaping anything. */
+function part(text: string): string {
+  return `${text.length}:${text}`;
+}
+
+/** An attribute object or parent list as JSON, the empty ones (the usual case) spelled directly. */
+function json(value: unknown): string {
+  if (value === undefined || value === null) return 'n';
+  if (Array.isArray(value) && value.length === 0) return '[]';
+  if (typeof value === 'object' && Object.keys(value).length === 0) return '{}';
+  return JSON.stringify(value);
 }
 
 const CONTEXT_FIELDS = new Set(['time', 'mfa', 'network', 'risk', 'device']);
@@ -80,7 +97,7 @@ function contextKey(context: Context): string {
   return (
     `T${time === undefined ? '-' : `${time.hour},${time.minute},${time.weekday}`}` +
     `M${c.mfa ?? '-'}` +
-    `N${network === undefined ? '-' : JSON.stringify(network.ip.__extn.arg) + JSON.stringify(network.zone)}` +
+    `N${network === undefined ? '-' : part(network.ip.__extn.arg) + part(String(network.zone))}` +
     `R${c.risk ?? '-'}` +
     `D${c.device === undefined ? '-' : JSON.stringify(c.device)}`
   );

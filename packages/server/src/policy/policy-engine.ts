@@ -88,6 +88,7 @@ export class PolicyEngine {
     this.#sliceHits = 0;
     this.#sliceMisses = 0;
     this.#slices.clear();
+    this.#cache.clear();
     this.#version = version;
   }
 
@@ -139,7 +140,7 @@ export class PolicyEngine {
   /**
    * Decides one request. With `cacheKey` (what identifies the question: principal, action,
    * resource, context and the entities' versions) a repeated question is answered from the
-   * cache; the policy-set version is added to the key here.
+   * cache (which holds the current policy-set version's decisions only).
    *
    * @throws GatehouseError `ERR_POLICY_REQUEST_INVALID` when the request does not fit the
    *   schema (unknown entity type or action, wrong attribute or context types).
@@ -147,7 +148,7 @@ export class PolicyEngine {
    */
   evaluate(request: CedarRequest, cacheKey?: string): PolicyDecision {
     if (this.#set === undefined) throw policyError('ERR_POLICY_UNAVAILABLE', 'no policy set is loaded yet');
-    const key = cacheKey === undefined ? undefined : `${this.#version}\u0000${cacheKey}`;
+    const key = cacheKey;
     if (key !== undefined) {
       const hit = this.#cache.get(key);
       if (hit !== undefined) return hit;
