@@ -12,6 +12,7 @@ export {
   authorize,
   type EvaluationAnswer,
   type EvaluationRequest,
+  localDecider,
   type PolicyDecider,
   RemotePolicies,
   type RemotePoliciesOptions,

@@ -76,14 +76,36 @@ export class RemotePolicies implements PolicyDecider {
   }
 }
 
+/**
+ * The in-process evaluator (`LocalPolicies` of `@gatehouse/server`: the central policy set,
+ * pulled and kept fresh over the bus) as a {@link PolicyDecider}.
+ *
+ * @example
+ * ```ts
+ * const local = new LocalPolicies({ url, token: () => calls.tokenFor({ scope: ['gatehouse:authz'] }), bus });
+ * await local.start();
+ * await authorize(localDecider(local), who, 'place', { type: 'Order', id: 'new', properties: { sku, quantity } });
+ * ```
+ */
+export function localDecider(local: {
+  evaluate(request: EvaluationRequest): Promise<{ decision: 'allow' | 'deny'; policies: readonly string[] }>;
+}): PolicyDecider {
+  return {
+    async evaluate(request) {
+      const answer = await local.evaluate(request);
+      return { decision: answer.decision === 'allow', context: { policies: answer.policies } };
+    },
+  };
+}
+
 /** The AuthZEN subject of a verified identity: the user, or the client acting for itself. */
 export function subjectOf(identity: ServiceIdentity): EvaluationRequest['subject'] {
+  // The properties each kind has (a described user has roles, a client scopes); the central
+  // PDP reads users and clients from its store and ignores them, LocalPolicies decides with them.
   const isClient = identity.clientId !== undefined && identity.sub === identity.clientId;
-  return {
-    type: isClient ? 'client' : 'user',
-    id: identity.sub,
-    properties: { roles: identity.roles, scopes: identity.scopes },
-  };
+  return isClient
+    ? { type: 'client', id: identity.sub, properties: { scopes: [...identity.scopes] } }
+    : { type: 'user', id: identity.sub, properties: { roles: [...identity.roles] } };
 }
 
 /**

@@ -111,10 +111,11 @@ export class ServiceClient {
       breaker = new CircuitBreaker(this.#options.breaker);
       this.#breakers.set(origin, breaker);
     }
+    // The token first: a refused exchange must not hold the half-open circuit's only probe.
+    const token = await this.tokenFor(call);
     if (!breaker.admit()) {
       throw new AccessError('ERR_UPSTREAM_UNAVAILABLE', 503, `${origin} is unavailable (circuit open)`);
     }
-    const token = await this.tokenFor(call);
     const headers: Record<string, string> = {
       ...call.headers,
       authorization: `Bearer ${token}`,

@@ -8,13 +8,26 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { ManualClock } from '@gatehouse/core';
-import { AccessError, CircuitBreaker, RevocationFeed, ServiceClient, ServiceVerifier } from '../src/index.js';
+import { type JwtPayload, ManualClock } from '@gatehouse/core';
+import { readFileSync } from 'node:fs';
+import { LocalPolicies } from '../../server/src/policy/local-policies.js';
+import {
+  AccessError,
+  authorize,
+  CircuitBreaker,
+  identityOf,
+  localDecider,
+  RevocationFeed,
+  ServiceClient,
+  ServiceVerifier,
+} from '../src/index.js';
 import { digestSecret } from '../../server/src/clients/client-secrets.js';
 import { type GatehouseProcess, startGatehouse } from '../../server/test/support/gatehouse-process.js';
 
 const SECRET = randomBytes(32).toString('base64url');
 let gh: GatehouseProcess;
+/** Claims as a verified token would carry them (the registered ones filled in). */
+const claimsOf = (c: Record<string, unknown>) => ({ iss: 'x', aud: 'x', exp: 0, iat: 0, ...c }) as JwtPayload;
 let tokenRequests = 0;
 /** The real fetch, counting what goes to the token endpoint. */
 const counting: typeof fetch = (input, init) => {
@@ -28,11 +41,12 @@ before(async () => {
       {
         id: 'svc',
         secret_digest: digestSecret(SECRET),
-        scopes: ['read', 'gatehouse:introspect'],
+        scopes: ['read', 'gatehouse:introspect', 'gatehouse:authz'],
         resources: ['urn:api'],
         access_token_ttl: 60,
       },
       { id: 'plain', secret_digest: digestSecret(SECRET), scopes: ['read'] },
+      { id: 'admin', secret_digest: digestSecret(SECRET), scopes: ['gatehouse:admin'] },
     ],
   });
 });
@@ -117,23 +131,35 @@ test('the revocation feed: revoked ids and watermarks apply; fail-closed once Ga
   }
 });
 
-test('the circuit breaker: opens after five failures, refuses at once, a half-open probe closes it', async () => {
-  let failing = true;
-  let served = 0;
+/** A downstream that answers 503 while `state.failing`, counting what reaches it. */
+async function flakyDownstream() {
+  const state = { failing: true, served: 0 };
   const downstream = createServer((_req, res) => {
-    served++;
-    res.writeHead(failing ? 503 : 200).end();
+    state.served++;
+    res.writeHead(state.failing ? 503 : 200).end();
   });
   await new Promise<void>((resolve) => downstream.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(downstream.address() as AddressInfo).port}/x`;
+  return { downstream, state, url: `http://127.0.0.1:${(downstream.address() as AddressInfo).port}/x` };
+}
+
+/** A service client whose breaker runs on a clock the test moves. */
+function breakerClient() {
   const clock = new ManualClock(Date.now());
-  const client = new ServiceClient({
-    url: gh.baseUrl,
-    clientId: 'svc',
-    clientSecret: SECRET,
+  return {
     clock,
-    breaker: { clock },
-  });
+    client: new ServiceClient({
+      url: gh.baseUrl,
+      clientId: 'svc',
+      clientSecret: SECRET,
+      clock,
+      breaker: { clock },
+    }),
+  };
+}
+
+test('the circuit breaker: opens after five failures, refuses at once, a half-open probe closes it', async () => {
+  const { downstream, url, state } = await flakyDownstream();
+  const { clock, client } = breakerClient();
   try {
     for (let i = 0; i < 5; i++)
       assert.equal((await client.fetch(url, { audience: 'urn:api', scope: ['read'] })).status, 503);
@@ -141,8 +167,8 @@ test('the circuit breaker: opens after five failures, refuses at once, a half-op
       client.fetch(url, { audience: 'urn:api', scope: ['read'] }),
       (err: unknown) => err instanceof AccessError && err.code === 'ERR_UPSTREAM_UNAVAILABLE',
     );
-    assert.equal(served, 5, 'the open circuit never called the downstream');
-    failing = false;
+    assert.equal(state.served, 5, 'the open circuit never called the downstream');
+    state.failing = false;
     clock.advance(10_000);
     assert.equal(
       (await client.fetch(url, { audience: 'urn:api', scope: ['read'] })).status,
@@ -189,4 +215,77 @@ test('the revocation feed endpoint: 401 without client auth, 403 without the sco
   const page = (await ok.json()) as { records: unknown[]; next: number; more: boolean };
   assert.equal(Array.isArray(page.records), true);
   assert.equal(typeof page.next, 'number');
+});
+
+test('authorize with the central policies evaluated in process (LocalPolicies): users by roles, clients by scopes, no answer shared between them', async () => {
+  const admin = new ServiceClient({ url: gh.baseUrl, clientId: 'admin', clientSecret: SECRET });
+  const schema = readFileSync(
+    new URL('../../../examples/policies/schema.cedarschema', import.meta.url),
+    'utf8',
+  );
+  const put = await fetch(`${gh.baseUrl}/admin/v1/policies`, {
+    method: 'PUT',
+    headers: {
+      authorization: `Bearer ${await admin.tokenFor({ scope: ['gatehouse:admin'] })}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      schema,
+      policies: {
+        'sdk.cedar': `@id("readers-read")
+permit (principal in Gatehouse::Role::"reader", action == Gatehouse::Action::"read", resource);
+@id("admin-clients")
+permit (principal is Gatehouse::Client, action == Gatehouse::Action::"admin", resource)
+when { principal.scopes.contains("admin") };`,
+      },
+    }),
+  });
+  assert.ok(put.status === 201 || put.status === 200, await put.text());
+  const svc = new ServiceClient({ url: gh.baseUrl, clientId: 'svc', clientSecret: SECRET });
+  const local = new LocalPolicies({
+    url: gh.baseUrl,
+    token: () => svc.tokenFor({ scope: ['gatehouse:authz'] }),
+  });
+  await local.start();
+  const decider = localDecider(local);
+  const doc = { type: 'Document', id: 'd1' };
+  const reader = identityOf(
+    't',
+    claimsOf({ sub: 'usr_1', client_id: 'web', scope: 'read', roles: ['reader'] }),
+  );
+  await authorize(decider, reader, 'read', doc);
+  await assert.rejects(
+    authorize(decider, reader, 'write', doc),
+    (e: unknown) => e instanceof AccessError && e.status === 403,
+  );
+  const adminClient = identityOf('t', claimsOf({ sub: 'svc2', client_id: 'svc2', scope: 'admin' }));
+  const readClient = identityOf('t', claimsOf({ sub: 'svc2', client_id: 'svc2', scope: 'read' }));
+  await authorize(decider, adminClient, 'admin', doc);
+  await assert.rejects(
+    authorize(decider, readClient, 'admin', doc),
+    (e: unknown) => e instanceof AccessError && e.status === 403,
+    'the same client id with other scopes gets its own answer, not the cached one',
+  );
+});
+
+test('a refused exchange does not hold the half-open circuit: the origin is usable again once it is back', async () => {
+  const { downstream, url, state } = await flakyDownstream();
+  const { clock, client } = breakerClient();
+  try {
+    for (let i = 0; i < 5; i++) await client.fetch(url, { audience: 'urn:api', scope: ['read'] });
+    clock.advance(10_000); // half-open
+    const stranger = identityOf('not-a-token', claimsOf({ sub: 'usr_x' }));
+    await assert.rejects(
+      client.fetch(url, { as: stranger, audience: 'urn:api', scope: ['read'] }),
+      (e: unknown) => e instanceof AccessError && e.status === 403,
+    );
+    state.failing = false;
+    assert.equal(
+      (await client.fetch(url, { audience: 'urn:api', scope: ['read'] })).status,
+      200,
+      'the probe was still free',
+    );
+  } finally {
+    downstream.close();
+  }
 });

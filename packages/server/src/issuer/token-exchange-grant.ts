@@ -54,6 +54,9 @@ export async function tokenExchangeGrant(
   const subject = await active.check(subjectToken, 'fail_closed', { acceptInternal: true });
   if (!subject)
     throw new OAuthError('invalid_request', 'subject_token is not an active token of this issuer');
+  if ((subject.claims as { src_iss?: unknown }).src_iss !== undefined) {
+    throw new OAuthError('invalid_request', "subject_token vouches for another identity provider's user");
+  }
   const subjectAud = audiencesOf(subject);
   if (!subjectAud.some((aud) => rule.subjectAudiences.includes(aud))) {
     throw new OAuthError('invalid_request', 'subject_token was not addressed to this client (may_act)');

@@ -177,6 +177,7 @@ export function describedEntity(
   return {
     principal,
     entities: [{ uid: principal, attrs: (props ?? {}) as Record<string, CedarValueJson>, parents: [] }],
-    version: '',
+    // Its properties are all there is to it: they key the decision cache.
+    version: JSON.stringify(props ?? {}),
   };
 }

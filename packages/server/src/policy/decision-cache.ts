@@ -89,15 +89,30 @@ function contextKey(context: Context): string {
   };
   for (const name in context) if (!CONTEXT_FIELDS.has(name)) return `J${JSON.stringify(context)}`;
   const { time, network } = c;
-  if (time !== undefined && (typeof time.hour !== 'number' || typeof time.minute !== 'number')) {
+  const notNumber = (v: unknown) => v !== undefined && typeof v !== 'number';
+  if (
+    (time !== undefined &&
+      (typeof time.hour !== 'number' ||
+        typeof time.minute !== 'number' ||
+        typeof time.weekday !== 'number')) ||
+    notNumber(c.mfa) ||
+    notNumber(c.risk)
+  ) {
     return `J${JSON.stringify(context)}`;
   }
-  if (network !== undefined && typeof network.ip?.__extn?.arg !== 'string')
+  // Only the shape cedarContext builds takes the fast path; anything else is keyed by its JSON.
+  if (
+    network !== undefined &&
+    (typeof network.ip?.__extn?.arg !== 'string' ||
+      (network.ip.__extn as { fn?: unknown }).fn !== 'ip' ||
+      typeof network.zone !== 'string')
+  ) {
     return `J${JSON.stringify(context)}`;
+  }
   return (
     `T${time === undefined ? '-' : `${time.hour},${time.minute},${time.weekday}`}` +
     `M${c.mfa ?? '-'}` +
-    `N${network === undefined ? '-' : part(network.ip.__extn.arg) + part(String(network.zone))}` +
+    `N${network === undefined ? '-' : part(network.ip.__extn.arg) + part(network.zone)}` +
     `R${c.risk ?? '-'}` +
     `D${c.device === undefined ? '-' : JSON.stringify(c.device)}`
   );

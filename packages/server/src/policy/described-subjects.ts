@@ -22,7 +22,7 @@ const clientProperties = z.object({ scopes: z.array(z.string().max(200)).max(100
 export const describedSubjects: SubjectResolver = async (type, id, properties) => {
   if (type === 'Client') {
     const p = parse(clientProperties, properties);
-    return clientEntities({
+    const entities = clientEntities({
       id,
       name: id,
       secretDigest: '',
@@ -37,6 +37,8 @@ export const describedSubjects: SubjectResolver = async (type, id, properties) =
       createdAt: 0,
       updatedAt: 0,
     });
+    // What describes the client is its version: two clients with other scopes never share a cached answer.
+    return { ...entities, version: JSON.stringify(p) };
   }
   const p = parse(userProperties, properties);
   const entities = userEntities({

@@ -71,7 +71,7 @@ export function tokenEntities(token: {
     return {
       principal,
       entities: [{ uid: principal, attrs: { scopes: [...token.scopes] }, parents: [] }],
-      version: `t${token.scopes.join(' ')}`,
+      version: `t${JSON.stringify(token.scopes)}`,
     };
   }
   const principal = uid('User', token.sub);
@@ -80,6 +80,7 @@ export function tokenEntities(token: {
     entities: [
       { uid: principal, attrs: { disabled: false }, parents: memberships(token.roles, token.groups) },
     ],
-    version: `t${token.roles.join(' ')}|${token.groups.join(' ')}`,
+    // JSON, not joined: roles ["a b"] and ["a", "b"] are different parents.
+    version: `t${JSON.stringify([token.roles, token.groups])}`,
   };
 }

@@ -62,3 +62,13 @@ test('never past the credential: not beyond its exp, not minted before its iat (
   assert.notEqual(fresh, long);
   assert.ok((payload(fresh).iat as number) >= now());
 });
+
+test("another IdP's user: marked with src_iss (never exchangeable), and never sharing a local user's token", async () => {
+  const local = { ...identity({ iat: now(), exp: now() + 300 }), issuer: 'https://gh.test' };
+  const remote = { ...identity({ iat: now(), exp: now() + 300 }), issuer: 'https://idp.example' };
+  const ours = await tokens.mint(local, 'orders');
+  const theirs = await tokens.mint(remote, 'orders');
+  assert.notEqual(theirs, ours, 'the same sub at another issuer is another identity');
+  assert.equal(payload(ours).src_iss, undefined);
+  assert.equal(payload(theirs).src_iss, 'https://idp.example');
+});

@@ -82,9 +82,10 @@ function rejected(reason: AuthRejection, description: string): AuthOutcome {
   return { status: 'rejected', reason, description };
 }
 
-function identityOfClaims(credential: Identity['credential'], claims: JwtPayload): Identity {
+function identityOfClaims(credential: Identity['credential'], claims: JwtPayload, issuer: string): Identity {
   const scope = typeof claims.scope === 'string' ? claims.scope : '';
   return {
+    issuer,
     credential,
     sub: String(claims.sub ?? ''),
     clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined,
@@ -140,7 +141,8 @@ export function jwtAuthenticator(
         if (!remote && (await isRevoked(deps.revocations, payload as RevocableJwt, route.revocation))) {
           return rejected('revoked', 'the access token has been revoked');
         }
-        const identity = identityOfClaims('jwt', payload);
+        // A verified payload's iss is the issuer it was checked against (this one or the remote).
+        const identity = identityOfClaims('jwt', payload, String(payload.iss));
         if (typeof payload.exp === 'number') verified.set(token, identity, payload.exp);
         return { status: 'accepted', identity };
       } catch (err) {
@@ -234,6 +236,7 @@ export function apiKeyAuthenticator(deps: AuthenticatorDeps) {
         status: 'accepted',
         identity: {
           credential: 'api_key',
+          issuer: deps.issuer,
           sub: `apikey:${key.id}`,
           clientId: key.owner,
           scopes: key.scopes,
@@ -274,7 +277,7 @@ export function opaqueAuthenticator(
         if (!live) return rejected('inactive', 'the access token is not active');
         return {
           status: 'accepted',
-          identity: identityOfClaims('opaque', live.claims as unknown as JwtPayload),
+          identity: identityOfClaims('opaque', live.claims as unknown as JwtPayload, deps.issuer),
         };
       }
       const now = deps.clock.nowMs() / 1000;
@@ -299,7 +302,11 @@ export function opaqueAuthenticator(
       if (answer.active !== true) return rejected('inactive', 'the access token is not active');
       if (typeof answer.exp === 'number' && answer.exp <= now)
         return rejected('expired', 'the access token has expired');
-      const identity = identityOfClaims('opaque', answer as JwtPayload);
+      const identity = identityOfClaims(
+        'opaque',
+        answer as JwtPayload,
+        typeof answer.iss === 'string' ? answer.iss : `introspection:${remote.url}`,
+      );
       const until = Math.min(typeof answer.exp === 'number' ? answer.exp : now, now + remote.cache_seconds);
       if (until > now) {
         makeRoom(cache, VERIFIED_CACHE_ENTRIES);

@@ -7,6 +7,8 @@ export type CredentialKind = 'jwt' | 'api_key' | 'opaque' | 'anonymous';
 /** Who a request is from, as an authenticator established it. */
 export interface Identity {
   credential: CredentialKind;
+  /** Who vouches for the credential: this Gatehouse's issuer, or another IdP's (remote jwt/opaque). */
+  issuer?: string | undefined;
   sub: string;
   clientId: string | undefined;
   scopes: readonly string[];

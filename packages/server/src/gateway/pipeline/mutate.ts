@@ -140,6 +140,9 @@ export class InternalTokens {
     if (identity.act !== undefined) claims.act = identity.act;
     if (identity.sid !== undefined) claims.sid = identity.sid;
     claims.gh_credential = identity.credential;
+    // Another IdP's user: its sub is that IdP's, not one of ours. Marked, so the issuer never
+    // takes this token as the subject of a token exchange.
+    if (identity.issuer !== undefined && identity.issuer !== this.#issuer) claims.src_iss = identity.issuer;
     const token = await signJwtAsync({ typ: INTERNAL_TOKEN_TYP }, claims, this.#signingKey());
     makeRoom(this.#cache, 10_000);
     this.#cache.set(key, { token, iat: now, exp });
@@ -152,6 +155,7 @@ export class InternalTokens {
     if (key === undefined) {
       key = JSON.stringify([
         identity.credential,
+        identity.issuer ?? null,
         identity.sub,
         identity.clientId ?? null,
         identity.scopes,
