@@ -41,15 +41,11 @@ export function createRedisCache(options: RedisCacheOptions): RedisCache {
   const k = (key: string) => `${prefix}{${key}}`;
 
   const call = redisCaller('the redis cache');
-  let everReady = false;
-  client.once('ready', () => {
-    everReady = true;
-  });
 
   return {
     kind: 'redis',
-    // Known down only after it was up once: before the first connection, commands wait for it.
-    connected: () => client.status === 'ready' || !everReady,
+    // Not ready (connecting, reconnecting, closed): accelerators skip it rather than wait.
+    connected: () => client.status === 'ready',
     get: (key) => call(() => client.get(k(key))),
     async set(key, value, ttlSeconds) {
       assertOptionalTtl(ttlSeconds);

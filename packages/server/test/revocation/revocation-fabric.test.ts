@@ -178,6 +178,7 @@ await describeAdapter(
         keyPrefix: `${uniqueName('rev')}:`,
       });
       try {
+        await cache.ping(); // connected: a shared store that is not ready is skipped, not waited for
         const deaf: Bus = {
           ...bus,
           kind: 'deaf',
