@@ -1,3 +1,4 @@
+export { type BearerChallenge, bearerChallenge } from './bearer-challenge.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,

@@ -35,14 +35,3 @@ export class AccessError extends GatehouseError {
     };
   }
 }
-
-/** RFC 6750 §3 challenge; the description keeps to the characters the RFC allows. */
-export function bearerChallenge(
-  error?: 'invalid_token' | 'insufficient_scope',
-  description?: string,
-  scope?: string,
-): string {
-  if (error === undefined) return 'Bearer realm="gatehouse"';
-  const clean = (description ?? '').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
-  return `Bearer realm="gatehouse", error="${error}", error_description="${clean}"${scope ? `, scope="${scope}"` : ''}`;
-}

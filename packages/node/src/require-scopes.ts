@@ -1,4 +1,5 @@
-import { AccessError, bearerChallenge } from './errors.js';
+import { bearerChallenge } from '@gatehouse/core';
+import { AccessError } from './errors.js';
 import type { ServiceIdentity } from './identity.js';
 
 /**
@@ -13,6 +14,10 @@ export function assertScopes(identity: ServiceIdentity, scopes: readonly string[
     'ERR_FORBIDDEN',
     403,
     `this needs the scope ${missing.join(' ')}`,
-    bearerChallenge('insufficient_scope', 'the token lacks a required scope', scopes.join(' ')),
+    bearerChallenge({
+      error: 'insufficient_scope',
+      description: 'the token lacks a required scope',
+      scope: scopes.join(' '),
+    }),
   );
 }

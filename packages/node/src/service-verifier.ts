@@ -1,6 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Clock, JwtError, RemoteKeySet, systemClock, verifyJwtWithRemote } from '@gatehouse/core';
-import { AccessError, bearerChallenge } from './errors.js';
+import {
+  bearerChallenge,
+  type Clock,
+  JwtError,
+  RemoteKeySet,
+  systemClock,
+  verifyJwtWithRemote,
+} from '@gatehouse/core';
+import { AccessError } from './errors.js';
 import type { GatehouseEndpoint } from './gatehouse-endpoint.js';
 import { identityOf, type ServiceIdentity } from './identity.js';
 import type { RevocationFeed } from './revocation-feed.js';
@@ -72,7 +79,7 @@ export class ServiceVerifier {
         'ERR_AUTH_REQUIRED',
         401,
         'the Authorization header is not a bearer token',
-        bearerChallenge('invalid_token', 'malformed credential'),
+        bearerChallenge({ error: 'invalid_token', description: 'malformed credential' }),
       );
     }
     return this.verify(token, {
@@ -119,7 +126,13 @@ export class ServiceVerifier {
         );
       }
       if (err instanceof JwtError) {
-        throw new AccessError(err.code, 401, err.message, bearerChallenge('invalid_token', err.message), err);
+        throw new AccessError(
+          err.code,
+          401,
+          err.message,
+          bearerChallenge({ error: 'invalid_token', description: err.message }),
+          err,
+        );
       }
       throw err;
     }
@@ -141,7 +154,7 @@ export class ServiceVerifier {
         'ERR_TOKEN_REVOKED',
         401,
         'the token has been revoked',
-        bearerChallenge('invalid_token', 'the token has been revoked'),
+        bearerChallenge({ error: 'invalid_token', description: 'the token has been revoked' }),
       );
     }
     return identityOf(token, claims, context);

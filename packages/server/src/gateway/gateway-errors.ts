@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ErrorCode } from '@gatehouse/core';
+import { bearerChallenge, type ErrorCode } from '@gatehouse/core';
 import type { AuthOutcome } from './pipeline/identity.js';
 
 const TITLES: Record<number, string> = {
@@ -43,14 +43,17 @@ export function sendProblem(
 }
 
 /** RFC 6750 §3: the challenge for a missing (no error code) or refused credential. */
-export function bearerChallenge(outcome: AuthOutcome, realm = 'gatehouse'): string {
-  if (outcome.status !== 'rejected') return `Bearer realm="${realm}"`;
-  // error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-  const description = outcome.description.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
-  return `Bearer realm="${realm}", error="invalid_token", error_description="${description}"`;
+export function challengeFor(outcome: AuthOutcome): string {
+  return outcome.status === 'rejected'
+    ? bearerChallenge({ error: 'invalid_token', description: outcome.description })
+    : bearerChallenge();
 }
 
 /** RFC 6750 §3.1 insufficient_scope challenge naming the scope the route needs. */
-export function scopeChallenge(scope: string, realm = 'gatehouse'): string {
-  return `Bearer realm="${realm}", error="insufficient_scope", error_description="the token lacks a required scope", scope="${scope}"`;
+export function scopeChallenge(scope: string): string {
+  return bearerChallenge({
+    error: 'insufficient_scope',
+    description: 'the token lacks a required scope',
+    scope,
+  });
 }

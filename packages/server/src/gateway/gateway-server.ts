@@ -13,7 +13,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ClientAddress } from './client-address.js';
-import { bearerChallenge, scopeChallenge, sendProblem } from './gateway-errors.js';
+import { challengeFor, scopeChallenge, sendProblem } from './gateway-errors.js';
 import { GatewaySeries, gatewayMetrics } from './gateway-metrics.js';
 import {
   type Authenticator,
@@ -295,7 +295,7 @@ export class GatewayServer {
         'ERR_AUTH_REQUIRED',
         outcome.status === 'rejected' ? outcome.description : 'authentication is required',
         {
-          'www-authenticate': bearerChallenge(outcome),
+          'www-authenticate': challengeFor(outcome),
         },
       );
       return { ok: false };

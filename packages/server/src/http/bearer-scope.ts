@@ -1,11 +1,6 @@
-import { GatehouseError } from '@gatehouse/core';
+import { bearerChallenge, GatehouseError } from '@gatehouse/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ActiveTokens } from '../issuer/active-tokens.js';
-
-/** RFC 6750 challenge on a 401/403. */
-function bearerChallenge(realm: string, error: string, description: string, scope?: string): string {
-  return `Bearer realm="${realm}", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
-}
 
 /** A refused bearer credential; carries the `WWW-Authenticate` challenge to send. */
 export class BearerAuthError extends GatehouseError {
@@ -40,7 +35,7 @@ export async function requireBearerScope(
 ): Promise<string> {
   const header = request.headers.authorization;
   if (header === undefined) {
-    throw new BearerAuthError(401, 'a bearer access token is required', `Bearer realm="${realm}"`);
+    throw new BearerAuthError(401, 'a bearer access token is required', bearerChallenge({ realm }));
   }
   const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
   if (!match?.[1]) {
@@ -48,7 +43,7 @@ export async function requireBearerScope(
     throw new BearerAuthError(
       400,
       'the Authorization header must be "Bearer <token>"',
-      bearerChallenge(realm, 'invalid_request', 'malformed Authorization header'),
+      bearerChallenge({ realm, error: 'invalid_request', description: 'malformed Authorization header' }),
     );
   }
   const live = await deps.active.check(match[1]);
@@ -56,7 +51,7 @@ export async function requireBearerScope(
     throw new BearerAuthError(
       401,
       'the access token is invalid, expired or revoked',
-      bearerChallenge(realm, 'invalid_token', 'the access token is invalid'),
+      bearerChallenge({ realm, error: 'invalid_token', description: 'the access token is invalid' }),
     );
   }
   const audiences = Array.isArray(live.claims.aud) ? live.claims.aud : [live.claims.aud];
@@ -64,7 +59,7 @@ export async function requireBearerScope(
     throw new BearerAuthError(
       401,
       'the access token is not meant for this issuer',
-      bearerChallenge(realm, 'invalid_token', 'wrong audience'),
+      bearerChallenge({ realm, error: 'invalid_token', description: 'wrong audience' }),
     );
   }
   // Both the token and its client must still carry the scope: removing it from the client ends access at once.
@@ -74,7 +69,7 @@ export async function requireBearerScope(
     throw new BearerAuthError(
       403,
       `the access token lacks scope ${scopes.join(' or ')}`,
-      bearerChallenge(realm, 'insufficient_scope', 'scope required', needed),
+      bearerChallenge({ realm, error: 'insufficient_scope', description: 'scope required', scope: needed }),
     );
   }
   return live.client.id;

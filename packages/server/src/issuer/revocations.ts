@@ -218,21 +218,22 @@ export class Revocations {
 
   /**
    * Whether a token is revoked: by id, by its session, or by a subject or client watermark.
-   * Throws ERR_STORE_UNAVAILABLE (503) in `fail_closed` mode when it cannot be sure.
+   * Answered synchronously when memory can (nearly always: no promise on the request path), as a
+   * promise when a store must be asked; that promise rejects with ERR_STORE_UNAVAILABLE (503) in
+   * `fail_closed` mode when it cannot be sure. Callers may `await` either.
    */
-  async isTokenRevoked(
+  isTokenRevoked(
     claims: RevocableClaims,
     mode: RevocationFailureMode = 'fail_closed',
-  ): Promise<boolean> {
-    return this.revokedLocally(claims, mode) ?? this.#askStores(claims, mode);
+  ): boolean | Promise<boolean> {
+    return this.#revokedLocally(claims, mode) ?? this.#askStores(claims, mode);
   }
 
   /**
    * The answer from this instance's memory alone (watermarks, recent revocations, a final Bloom
-   * "no"), or undefined when a store must be asked. Synchronous, so the common case costs no
-   * promise on the request path.
+   * "no"), or undefined when a store must be asked.
    */
-  revokedLocally(claims: RevocableClaims, mode: RevocationFailureMode = 'fail_closed'): boolean | undefined {
+  #revokedLocally(claims: RevocableClaims, mode: RevocationFailureMode): boolean | undefined {
     const iat = claims.iat ?? 0;
     const { sub, client } = this.#watermarks;
     if (claims.sub !== undefined && iat < (sub.get(claims.sub) ?? 0)) return this.#answer('watermark', true);
@@ -321,7 +322,7 @@ export class Revocations {
   }
 
   /** Whether a token id is revoked (tokens without further claims). */
-  isRevoked(jti: string): Promise<boolean> {
+  isRevoked(jti: string): boolean | Promise<boolean> {
     return this.isTokenRevoked({ jti });
   }
 

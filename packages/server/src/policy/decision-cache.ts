@@ -1,9 +1,10 @@
+import { makeRoom } from '../internal/bounded-map.js';
 import type { Context, EntityJson, TypeAndId } from './cedar.js';
 
 /**
  * A bounded map of recent decisions of one policy-set version (the engine clears it when it
  * loads another). Keys carry the entities' versions, so a changed user simply stops matching
- * old entries. Eviction drops the oldest tenth at once (cheap under steady churn).
+ * old entries. Eviction drops the oldest tenth at once ({@link makeRoom}).
  */
 export class DecisionCache<V> {
   readonly #entries = new Map<string, V>();
@@ -20,13 +21,7 @@ export class DecisionCache<V> {
 
   set(key: string, value: V): void {
     if (this.#limit === 0) return;
-    if (this.#entries.size >= this.#limit) {
-      let evict = Math.max(1, Math.ceil(this.#limit / 10));
-      for (const old of this.#entries.keys()) {
-        this.#entries.delete(old);
-        if (--evict <= 0) break;
-      }
-    }
+    makeRoom(this.#entries, this.#limit);
     this.#entries.set(key, value);
   }
 

@@ -156,7 +156,7 @@ test('while unsure (bus down): fail-closed asks the durable log and refuses when
   assert.equal(await r.isTokenRevoked(clean, 'fail_open'), false);
   assert.equal(watched.finds(), asked, 'fail-open trusted the Bloom "no" without a lookup');
   watched.setDown(true);
-  await assert.rejects(r.isTokenRevoked(clean), isGatehouseError('ERR_STORE_UNAVAILABLE', 503));
+  await assert.rejects(async () => r.isTokenRevoked(clean), isGatehouseError('ERR_STORE_UNAVAILABLE', 503));
   assert.equal(await r.isTokenRevoked(clean, 'fail_open'), false, 'fail-open: clean stays clean');
   assert.equal(
     await r.isTokenRevoked({ jti: 'known-before' }, 'fail_open'),

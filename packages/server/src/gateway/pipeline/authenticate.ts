@@ -55,15 +55,6 @@ export interface Authenticator {
 /** Our own access tokens always carry a jti; sid and the rest when they have them. */
 type RevocableJwt = { jti: string; sid?: string; sub?: string; client_id?: string; iat?: number };
 
-/** The fabric's check; memory answers nearly always, so the stores' promise is made only when it cannot. */
-function isRevoked(
-  revocations: Revocations,
-  claims: RevocableJwt,
-  mode: RevocationFailureMode,
-): boolean | Promise<boolean> {
-  return revocations.revokedLocally(claims, mode) ?? revocations.isTokenRevoked(claims, mode);
-}
-
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
 const REJECTION_OF: Partial<Record<ErrorCode, AuthRejection>> = {
@@ -117,7 +108,10 @@ export function jwtAuthenticator(
       const cached = verified.get(token, deps.clock.nowMs() / 1000);
       if (cached) {
         // Verified before; revocation is asked again every time, never cached.
-        if (!remote && (await isRevoked(deps.revocations, cached.claims as RevocableJwt, route.revocation))) {
+        if (
+          !remote &&
+          (await deps.revocations.isTokenRevoked(cached.claims as RevocableJwt, route.revocation))
+        ) {
           verified.delete(token);
           return rejected('revoked', 'the access token has been revoked');
         }
@@ -138,7 +132,7 @@ export function jwtAuthenticator(
               issuer: await remote.issuer(),
             })
           : verifyJwt(token, deps.keys(), { ...options, issuer: deps.issuer });
-        if (!remote && (await isRevoked(deps.revocations, payload as RevocableJwt, route.revocation))) {
+        if (!remote && (await deps.revocations.isTokenRevoked(payload as RevocableJwt, route.revocation))) {
           return rejected('revoked', 'the access token has been revoked');
         }
         // A verified payload's iss is the issuer it was checked against (this one or the remote).
