@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { CedarValueJson, EntityJson } from './cedar.js';
 import { type SubjectEntities, uid } from './entities.js';
-import { decisionKey } from './decision-cache.js';
+import type { DecisionQuestion } from './decision-cache.js';
 import { policyError } from './policy-errors.js';
 import type { CedarRequest } from './policy-engine.js';
 import type { CompiledPolicySet } from './policy-set.js';
@@ -117,7 +117,7 @@ export type SubjectResolver = (
 /** A translated request, with what identifies it for the decision cache. */
 export interface TranslatedRequest {
   request: CedarRequest;
-  cacheKey: string;
+  question: DecisionQuestion;
 }
 
 /** `user` → `User`; any other name must be an entity type of the schema as written. */
@@ -163,7 +163,13 @@ export async function translateEvaluation(
   const entities: EntityJson[] = [...subject.entities, ...resource.entities];
   return {
     request: { principal: subject.principal, action, resource: resource.principal, context, entities },
-    cacheKey: decisionKey(subject.principal, subject.version, action.id, resource.entities, context),
+    question: {
+      principal: subject.principal,
+      version: subject.version,
+      action: action.id,
+      resources: resource.entities,
+      context,
+    },
   };
 }
 

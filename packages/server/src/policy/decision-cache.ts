@@ -2,9 +2,23 @@ import { makeRoom } from '../internal/bounded-map.js';
 import type { Context, EntityJson, TypeAndId } from './cedar.js';
 
 /**
+ * What identifies a question for the decision cache: the principal and its entities' version
+ * (which changes whenever a role, group or attribute does), the action, the resource entities as
+ * described and the context. The principal's entities are not part of it: their version stands
+ * for them.
+ */
+export interface DecisionQuestion {
+  principal: TypeAndId;
+  version: string;
+  action: string;
+  resources: readonly EntityJson[];
+  context: Context;
+}
+
+/**
  * A bounded map of recent decisions of one policy-set version (the engine clears it when it
- * loads another). Keys carry the entities' versions, so a changed user simply stops matching
- * old entries. Eviction drops the oldest tenth at once ({@link makeRoom}).
+ * loads another), keyed by {@link decisionKey}. Eviction drops the oldest tenth at once
+ * ({@link makeRoom}).
  */
 export class DecisionCache<V> {
   readonly #entries = new Map<string, V>();
@@ -35,28 +49,29 @@ export class DecisionCache<V> {
 }
 
 /**
- * The cache key of a question: principal, its entities' version, action, resource entities and
- * context. Every part is self-delimiting (strings length-prefixed, objects as JSON, numbers
- * fenced by letters), so two different questions never share a key, whatever characters ids
- * hold. The context the PDP builds (`cedarContext`: time, mfa, network, risk, device) is written
- * field by field; any other shape falls back to JSON. Several times cheaper than `JSON.stringify`
- * of the whole question, which was most of a cached decision's time.
+ * The cache key of a question. Every part is self-delimiting (strings length-prefixed, numbers
+ * terminated, records and lists bracketed), so two different questions never share a key,
+ * whatever characters ids hold. Written by hand and kept short (the Gatehouse namespace
+ * abbreviated, the context `cedarContext` builds written field by field without names): building
+ * and hashing the key is most of a cached decision's time (`npm run bench:policy`), and
+ * `JSON.stringify` of the question costs several times more.
  */
-export function decisionKey(
-  principal: TypeAndId,
-  version: string,
-  action: string,
-  resources: EntityJson | readonly EntityJson[],
-  context: Context,
-): string {
-  let key = part(principal.type) + part(principal.id) + part(version) + part(action);
-  for (const r of Array.isArray(resources)
-    ? (resources as readonly EntityJson[])
-    : [resources as EntityJson]) {
-    const uid = '__entity' in r.uid ? r.uid.__entity : r.uid;
-    key += part(uid.type) + part(uid.id) + json(r.attrs) + json(r.parents);
-  }
-  return key + contextKey(context);
+export function decisionKey(q: DecisionQuestion): string {
+  let key = `${typePart(q.principal.type)}${part(q.principal.id)}${part(q.version)}${part(q.action)}R${q.resources.length};`;
+  for (const r of q.resources) key += resourceKey(r);
+  return key + contextKey(q.context);
+}
+
+function resourceKey(r: EntityJson): string {
+  const uid = '__entity' in r.uid ? r.uid.__entity : r.uid;
+  const { tags } = r as { tags?: unknown };
+  return (
+    typePart(uid.type) +
+    part(uid.id) +
+    valueKey(r.attrs) +
+    valueKey(r.parents) +
+    (tags === undefined ? '' : `T${valueKey(tags)}`)
+  );
 }
 
 /** A string as `<length>:<text>`: unambiguous without escaping anything. */
@@ -64,51 +79,95 @@ function part(text: string): string {
   return `${text.length}:${text}`;
 }
 
-/** An attribute object or parent list as JSON, the empty ones (the usual case) spelled directly. */
-function json(value: unknown): string {
-  if (value === undefined || value === null) return 'n';
-  if (Array.isArray(value) && value.length === 0) return '[]';
-  if (typeof value === 'object' && Object.keys(value).length === 0) return '{}';
-  return JSON.stringify(value);
+/** An entity type, the Gatehouse namespace shortened to `~` (other types written in full). */
+function typePart(type: string): string {
+  return type.startsWith('Gatehouse::') ? `~${part(type.slice(11))}` : part(type);
 }
 
-const CONTEXT_FIELDS = new Set(['time', 'mfa', 'network', 'risk', 'device']);
+/** Any JSON-like value: `s<len>:<text>`, `n<number>;`, `t`/`f`, `z` (null), `[…]`, `{<len>:<name><value>…}`. */
+function valueKey(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return `s${value.length}:${value}`;
+    case 'number':
+      return `n${value};`;
+    case 'boolean':
+      return value ? 't' : 'f';
+    case 'object': {
+      if (value === null) return 'z';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (const item of value) out += valueKey(item);
+        return `${out}]`;
+      }
+      let out = '{';
+      for (const name in value) out += part(name) + valueKey((value as Record<string, unknown>)[name]);
+      return `${out}}`;
+    }
+    default:
+      return 'u';
+  }
+}
 
+function fieldCount(value: object): number {
+  let n = 0;
+  for (const _ in value) n++;
+  return n;
+}
+
+/**
+ * The context: the shape `cedarContext` builds field by field (`C…`), anything else generically
+ * (`G…`), so the two never meet.
+ */
 function contextKey(context: Context): string {
+  let fields = 0;
+  for (const name in context) {
+    switch (name) {
+      case 'time':
+      case 'mfa':
+      case 'network':
+      case 'risk':
+      case 'device':
+        fields++;
+        break;
+      default:
+        return `G${valueKey(context)}`;
+    }
+  }
   const c = context as {
-    time?: { hour: number; minute: number; weekday: number };
-    mfa?: number;
-    network?: { ip: { __extn: { arg: string } }; zone: string };
-    risk?: number;
-    device?: Record<string, unknown>;
+    time?: { hour?: unknown; minute?: unknown; weekday?: unknown };
+    mfa?: unknown;
+    network?: { ip?: { __extn?: { fn?: unknown; arg?: unknown } }; zone?: unknown };
+    risk?: unknown;
+    device?: unknown;
   };
-  for (const name in context) if (!CONTEXT_FIELDS.has(name)) return `J${JSON.stringify(context)}`;
   const { time, network } = c;
-  const notNumber = (v: unknown) => v !== undefined && typeof v !== 'number';
+  const extn = network?.ip?.__extn;
   if (
     (time !== undefined &&
       (typeof time.hour !== 'number' ||
         typeof time.minute !== 'number' ||
-        typeof time.weekday !== 'number')) ||
-    notNumber(c.mfa) ||
-    notNumber(c.risk)
+        typeof time.weekday !== 'number' ||
+        fieldCount(time) !== 3)) ||
+    (c.mfa !== undefined && typeof c.mfa !== 'number') ||
+    (c.risk !== undefined && typeof c.risk !== 'number') ||
+    (network !== undefined &&
+      (extn === undefined ||
+        extn.fn !== 'ip' ||
+        typeof extn.arg !== 'string' ||
+        typeof network.zone !== 'string' ||
+        fieldCount(network) !== 2 ||
+        fieldCount(network.ip as object) !== 1 ||
+        fieldCount(extn) !== 2))
   ) {
-    return `J${JSON.stringify(context)}`;
-  }
-  // Only the shape cedarContext builds takes the fast path; anything else is keyed by its JSON.
-  if (
-    network !== undefined &&
-    (typeof network.ip?.__extn?.arg !== 'string' ||
-      (network.ip.__extn as { fn?: unknown }).fn !== 'ip' ||
-      typeof network.zone !== 'string')
-  ) {
-    return `J${JSON.stringify(context)}`;
+    return `G${valueKey(context)}`;
   }
   return (
-    `T${time === undefined ? '-' : `${time.hour},${time.minute},${time.weekday}`}` +
-    `M${c.mfa ?? '-'}` +
-    `N${network === undefined ? '-' : part(network.ip.__extn.arg) + part(network.zone)}` +
-    `R${c.risk ?? '-'}` +
-    `D${c.device === undefined ? '-' : JSON.stringify(c.device)}`
+    `C${fields};` +
+    (time === undefined ? '-' : `${time.hour},${time.minute},${time.weekday};`) +
+    (c.mfa === undefined ? '-' : `${c.mfa};`) +
+    (network === undefined ? '-' : part(extn?.arg as string) + part(network.zone as string)) +
+    (c.risk === undefined ? '-' : `${c.risk};`) +
+    (c.device === undefined ? '-' : valueKey(c.device))
   );
 }

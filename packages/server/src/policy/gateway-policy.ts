@@ -1,7 +1,6 @@
 import { GatehouseError } from '@gatehouse/core';
 import type { PolicyAnswer, PolicyHook, PolicyQuestion } from '../gateway/pipeline/authorize.js';
 import type { EntityJson } from './cedar.js';
-import { decisionKey } from './decision-cache.js';
 import { tokenEntities, uid } from './entities.js';
 import type { PolicyPoint } from './policy-point.js';
 import { cedarContext } from './request-context.js';
@@ -60,7 +59,13 @@ export class GatewayPolicy implements PolicyHook {
           context,
           entities: [...subject.entities, resourceEntity],
         },
-        decisionKey(subject.principal, subject.version, action.id, resourceEntity, context),
+        {
+          principal: subject.principal,
+          version: subject.version,
+          action: action.id,
+          resources: [resourceEntity],
+          context,
+        },
         'gateway',
       );
       return decision.decision === 'allow'

@@ -101,7 +101,7 @@ export class LocalPolicies {
       nowMs: (this.#options.now ?? Date.now)(),
     });
     if (!translated) throw policyError('ERR_POLICY_REQUEST_INVALID', 'the subject cannot be described');
-    return this.#engine.evaluate(translated.request, translated.cacheKey);
+    return this.#engine.evaluate(translated.request, translated.question);
   }
 
   async #pull(): Promise<void> {

@@ -1,5 +1,6 @@
 import { type Context, cedar, cedarMessage, type EntityJson, type TypeAndId } from './cedar.js';
-import { DecisionCache } from './decision-cache.js';
+import { DecisionCache, type DecisionQuestion, decisionKey } from './decision-cache.js';
+import { InProcessPolicies } from './evaluator/in-process-policies.js';
 import { policyError } from './policy-errors.js';
 import { entityMayMatch, lineage, uidKey } from './policy-scope.js';
 import type { CompiledPolicySet } from './policy-set.js';
@@ -26,6 +27,8 @@ export interface PolicyDecision {
   /** Evaluation time in microseconds (0 for a cached answer). */
   latencyUs: number;
   cached: boolean;
+  /** Who evaluated it: the policy set compiled to JavaScript, Cedar (cedar-wasm), or nothing (an unknown subject). */
+  evaluator: 'in-process' | 'cedar' | 'none';
 }
 
 let engines = 0;
@@ -53,6 +56,9 @@ export class PolicyEngine {
   readonly #cache: DecisionCache<PolicyDecision>;
   #version = -1;
   #set: CompiledPolicySet | undefined;
+  #inProcess: InProcessPolicies | undefined;
+  #inProcessGap: string | undefined;
+  readonly #useInProcess: boolean;
   #ids: string[] = [];
   /** Slice (its policy ids, joined) → name of its preparsed set; oldest first. */
   readonly #slices = new Map<string, string>();
@@ -60,8 +66,18 @@ export class PolicyEngine {
   #sliceHits = 0;
   #sliceMisses = 0;
 
-  constructor(options: { cacheSize?: number } = {}) {
+  /**
+   * `cacheSize`: decisions kept (0: none). `inProcess` (default true): decide what it can with
+   * the policy set compiled to JavaScript, leaving the rest to Cedar; false asks Cedar always.
+   */
+  constructor(options: { cacheSize?: number; inProcess?: boolean } = {}) {
     this.#cache = new DecisionCache(options.cacheSize ?? 0);
+    this.#useInProcess = options.inProcess ?? true;
+  }
+
+  /** Why the loaded set is decided by Cedar alone (a construct the in-process evaluator lacks), if it is. */
+  get inProcessGap(): string | undefined {
+    return this.#inProcessGap;
   }
 
   /** Version of the loaded policy set; -1 before the first load. */
@@ -81,7 +97,24 @@ export class PolicyEngine {
       throw policyError('ERR_POLICY_SCHEMA_INVALID', cedarMessage(schema.errors));
     const parsed = cedar.preparsePolicySet(this.#name, { staticPolicies: set.policies });
     if (parsed.type === 'failure') throw policyError('ERR_POLICY_INVALID', cedarMessage(parsed.errors));
+    let inProcess: InProcessPolicies | undefined;
+    let gap: string | undefined = 'disabled';
+    if (this.#useInProcess) {
+      const resolved = cedar.schemaToJsonWithResolvedTypes(set.sources.schema);
+      const compiled =
+        resolved.type === 'success'
+          ? InProcessPolicies.compile(resolved.json as unknown as Record<string, unknown>, set.forms)
+          : { unsupported: 'the schema' };
+      if (compiled instanceof InProcessPolicies) {
+        inProcess = compiled;
+        gap = undefined;
+      } else {
+        gap = compiled.unsupported;
+      }
+    }
     this.#set = set;
+    this.#inProcess = inProcess;
+    this.#inProcessGap = gap;
     this.#ids = Object.keys(set.policies);
     // Names are reused: a slice of the old version is parsed again under its name when needed.
     this.#sliceNames = 0;
@@ -138,22 +171,36 @@ export class PolicyEngine {
   }
 
   /**
-   * Decides one request. With `cacheKey` (what identifies the question: principal, action,
-   * resource, context and the entities' versions) a repeated question is answered from the
-   * cache (which holds the current policy-set version's decisions only).
+   * Decides one request. With `question` (what identifies it: principal and its entities'
+   * version, action, resources, context) a repeated question is answered from the cache (which
+   * holds the current policy-set version's decisions only).
    *
    * @throws GatehouseError `ERR_POLICY_REQUEST_INVALID` when the request does not fit the
    *   schema (unknown entity type or action, wrong attribute or context types).
    * @throws GatehouseError `ERR_POLICY_UNAVAILABLE` before any policy set is loaded.
    */
-  evaluate(request: CedarRequest, cacheKey?: string): PolicyDecision {
+  evaluate(request: CedarRequest, question?: DecisionQuestion): PolicyDecision {
     if (this.#set === undefined) throw policyError('ERR_POLICY_UNAVAILABLE', 'no policy set is loaded yet');
-    const key = cacheKey;
+    const key = question === undefined ? undefined : decisionKey(question);
     if (key !== undefined) {
       const hit = this.#cache.get(key);
       if (hit !== undefined) return hit;
     }
     const started = process.hrtime.bigint();
+    const fast = this.#inProcess?.decide(request);
+    if (fast !== undefined) {
+      const result: PolicyDecision = {
+        decision: fast.decision,
+        policies: fast.policies,
+        errors: [],
+        version: this.#version,
+        latencyUs: Number(process.hrtime.bigint() - started) / 1000,
+        cached: false,
+        evaluator: 'in-process',
+      };
+      if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
+      return result;
+    }
     const slice = this.#sliceFor(request, this.#set);
     const answer = cedar.statefulIsAuthorized({
       principal: request.principal,
@@ -171,11 +218,12 @@ export class PolicyEngine {
     const { decision, diagnostics } = answer.response;
     const result: PolicyDecision = {
       decision,
-      policies: diagnostics.reason,
+      policies: [...diagnostics.reason].sort(),
       errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
       version: this.#version,
       latencyUs,
       cached: false,
+      evaluator: 'cedar',
     };
     if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
     return result;

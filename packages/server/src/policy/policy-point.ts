@@ -11,6 +11,7 @@ import {
   translateEvaluation,
 } from './authzen.js';
 import { BASE_SCHEMA } from './base-schema.js';
+import type { DecisionQuestion } from './decision-cache.js';
 import { DecisionLog } from './decision-log.js';
 import { clientEntities, uid, userEntities } from './entities.js';
 import { readPolicyDir } from './policy-dir.js';
@@ -188,8 +189,8 @@ export class PolicyPoint {
    *
    * @throws GatehouseError `ERR_POLICY_REQUEST_INVALID` when it does not fit the schema.
    */
-  decide(request: CedarRequest, cacheKey: string | undefined, source: string): PolicyDecision {
-    const decision = this.#engine.evaluate(request, cacheKey);
+  decide(request: CedarRequest, question: DecisionQuestion | undefined, source: string): PolicyDecision {
+    const decision = this.#engine.evaluate(request, question);
     this.#metrics.decisions.inc({ decision: decision.decision, source, cached: String(decision.cached) });
     if (!decision.cached) this.#metrics.evaluation.observe({ source }, decision.latencyUs / 1e6);
     this.log.record(request, decision, source);
@@ -214,6 +215,7 @@ export class PolicyPoint {
         version: this.#engine.version,
         latencyUs: 0,
         cached: false,
+        evaluator: 'none',
       };
       const request: CedarRequest = {
         principal: uid(type, evaluation.subject.id),
@@ -226,7 +228,7 @@ export class PolicyPoint {
       this.log.record(request, unknown, source);
       return answer(false, 'unknown subject: no such user or client', [], [], this.#engine.version);
     }
-    const d = this.decide(translated.request, translated.cacheKey, source);
+    const d = this.decide(translated.request, translated.question, source);
     const reason =
       d.decision === 'allow'
         ? `permitted by ${d.policies.join(', ')}`

@@ -26,6 +26,8 @@ export interface CompiledPolicySet {
   actions: ReadonlySet<string>;
   /** Policy id → its scope, so the engine hands Cedar only the policies that can apply. */
   scopes: Record<string, PolicyScope>;
+  /** Policy id → Cedar's JSON form of it (what the in-process evaluator compiles). */
+  forms: Record<string, Record<string, unknown>>;
   /** `sha256:<hex>` of the canonical sources: equal sources, equal digest. */
   digest: string;
 }
@@ -68,6 +70,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
   );
   const policies: Record<string, string> = {};
   const scopes: Record<string, PolicyScope> = {};
+  const forms: Record<string, Record<string, unknown>> = {};
   const origin = new Map<string, string>();
   for (const name of names) {
     if (!SOURCE_NAME.test(name)) {
@@ -99,6 +102,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
       origin.set(id, name);
       policies[id] = policy;
       scopes[id] = scopeOf(json.json, actionGroups);
+      forms[id] = json.json as unknown as Record<string, unknown>;
     });
   }
 
@@ -120,6 +124,7 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
     entityTypes: new Set(Object.keys(namespace.entityTypes ?? {})),
     actions: new Set(Object.keys(namespace.actions ?? {})),
     scopes,
+    forms,
     digest: policyDigest(sources),
   };
 }

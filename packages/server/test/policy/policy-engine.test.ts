@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { BASE_SCHEMA } from '../../src/policy/base-schema.js';
-import { cedar } from '../../src/policy/cedar.js';
+import { cedar, type EntityJson } from '../../src/policy/cedar.js';
 import { uid } from '../../src/policy/entities.js';
 import { type CedarRequest, PolicyEngine } from '../../src/policy/policy-engine.js';
 import { compilePolicySources } from '../../src/policy/policy-set.js';
 import { cedarContext, NetworkZones } from '../../src/policy/request-context.js';
 import { isGatehouseError } from '../support/servers.js';
-import { decisionKey } from '../../src/policy/decision-cache.js';
+import { DecisionCache, type DecisionQuestion, decisionKey } from '../../src/policy/decision-cache.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
 
@@ -179,13 +179,20 @@ test('the decision cache answers a repeated question until the policy-set versio
   });
   engine.load(1, permit);
   const request = readDocument([]);
-  const first = engine.evaluate(request, 'alice|read|d1');
+  const question: DecisionQuestion = {
+    principal: request.principal,
+    version: 'v1',
+    action: 'read',
+    resources: [request.entities[1] as EntityJson],
+    context: request.context,
+  };
+  const first = engine.evaluate(request, question);
   assert.equal(first.cached, false);
-  const second = engine.evaluate(request, 'alice|read|d1');
+  const second = engine.evaluate(request, question);
   assert.equal(second.cached, true);
   assert.equal(second.decision, 'allow');
   engine.load(2, compilePolicySources({ schema: BASE_SCHEMA, policies: {} }));
-  const third = engine.evaluate(request, 'alice|read|d1');
+  const third = engine.evaluate(request, question);
   assert.deepEqual([third.cached, third.decision, third.version], [false, 'deny', 2]);
 });
 
@@ -303,38 +310,77 @@ test('many distinct slices (a policy per user): decisions stay right, sliced or,
   assert.equal(engine.evaluate(readDocument([])).decision, 'deny');
 });
 
-test('decision cache keys: equal for the same question, different for any difference, whatever ids hold', () => {
+test('decision cache: the same question hits, any difference misses, whatever ids hold', () => {
   const user = { type: 'Gatehouse::User', id: 'u1' };
-  const doc = (id: string, attrs: Record<string, string> = {}) => ({
+  const doc = (id: string, attrs: Record<string, string> = {}): EntityJson => ({
     uid: { type: 'Gatehouse::Document', id },
     attrs,
     parents: [],
   });
-  const ctx = (over: Record<string, unknown> = {}) => ({
-    time: { hour: 10, minute: 5, weekday: 2 },
-    mfa: 0,
-    network: { ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } }, zone: 'internal' },
+  const ctx = (over: Record<string, unknown> = {}) =>
+    ({
+      time: { hour: 10, minute: 5, weekday: 2 },
+      mfa: 0,
+      network: { ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } }, zone: 'internal' },
+      ...over,
+    }) as DecisionQuestion['context'];
+  const q = (over: Partial<DecisionQuestion> = {}): DecisionQuestion => ({
+    principal: user,
+    version: 'v1',
+    action: 'read',
+    resources: [doc('d1')],
+    context: ctx(),
     ...over,
   });
-  const base = decisionKey(user, 'v1', 'read', doc('d1'), ctx());
-  assert.equal(decisionKey(user, 'v1', 'read', doc('d1'), ctx()), base);
+  const cache = new DecisionCache<string>(100);
+  const base = q();
+  cache.set(decisionKey(base), 'base');
+  assert.equal(cache.get(decisionKey(q())), 'base', 'an equal question built anew hits');
   const variants = [
-    decisionKey({ ...user, id: 'u2' }, 'v1', 'read', doc('d1'), ctx()),
-    decisionKey(user, 'v2', 'read', doc('d1'), ctx()),
-    decisionKey(user, 'v1', 'write', doc('d1'), ctx()),
-    decisionKey(user, 'v1', 'read', doc('d2'), ctx()),
-    decisionKey(user, 'v1', 'read', doc('d1', { owner: 'x' }), ctx()),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ mfa: 2 })),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ risk: 80 })),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ time: { hour: 10, minute: 6, weekday: 2 } })),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ network: undefined })),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ device: { managed: true } })),
-    decisionKey(user, 'v1', 'read', doc('d1'), ctx({ extra: 1 })),
+    q({ principal: { ...user, id: 'u2' } }),
+    q({ principal: { ...user, type: 'Gatehouse::Client' } }),
+    q({ version: 'v2' }),
+    q({ action: 'write' }),
+    q({ resources: [doc('d2')] }),
+    q({ resources: [doc('d1', { owner: 'x' })] }),
+    q({ resources: [doc('d1'), doc('d2')] }),
+    q({ resources: [] }),
+    q({ context: ctx({ mfa: 2 }) }),
+    q({ context: ctx({ mfa: '0' }) }),
+    q({ context: ctx({ risk: 80 }) }),
+    q({ context: ctx({ time: { hour: 10, minute: 6, weekday: 2 } }) }),
+    q({ context: ctx({ network: undefined }) }),
+    q({ context: ctx({ device: { managed: true } }) }),
+    q({ context: ctx({ extra: 1 }) }),
+    // Separators and quotes inside ids cannot make two questions look alike.
+    q({ principal: { type: 'Gatehouse::User', id: 'u1"' }, resources: [doc('d1')] }),
+    q({ principal: { type: 'Gatehouse::User', id: 'u' }, version: '1v1' }),
   ];
-  assert.equal(new Set([base, ...variants]).size, variants.length + 1);
-  // Separators and quotes inside ids cannot make two questions look alike.
-  assert.notEqual(
-    decisionKey({ type: 'Gatehouse::User', id: 'a"b' }, 'v1', 'read', doc('c'), ctx()),
-    decisionKey({ type: 'Gatehouse::User', id: 'a' }, 'v1', 'read', doc('b"c'), ctx()),
-  );
+  for (const [i, variant] of variants.entries())
+    assert.equal(cache.get(decisionKey(variant)), undefined, `variant ${i}`);
+  for (const [i, variant] of variants.entries()) cache.set(decisionKey(variant), `v${i}`);
+  for (const [i, variant] of variants.entries())
+    assert.equal(cache.get(decisionKey(variant)), `v${i}`, `variant ${i} stored`);
+  assert.equal(cache.get(decisionKey(base)), 'base');
+  assert.equal(cache.size, variants.length + 1);
+  // The generic form and the context fast path never meet, nor do look-alike shapes.
+  const odd = [
+    q({ context: ctx({ time: { hour: '10', minute: 5, weekday: 2 } }) }),
+    q({ context: ctx({ time: { hour: 10, minute: 5, weekday: 2, x: 1 } }) }),
+    q({
+      context: ctx({ network: { ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } }, zone: 'internal', x: 1 } }),
+    }),
+    q({
+      context: ctx({ network: { ip: { __extn: { fn: 'decimal', arg: '10.0.0.1' } }, zone: 'internal' } }),
+    }),
+  ];
+  const keys = new Set([base, ...variants, ...odd].map(decisionKey));
+  assert.equal(keys.size, 1 + variants.length + odd.length);
+});
+
+test('decision cache stays within its limit', () => {
+  const cache = new DecisionCache<number>(50);
+  for (let i = 0; i < 500; i++) cache.set(`k${i}`, i);
+  assert.ok(cache.size <= 50, `size ${cache.size}`);
+  assert.equal(cache.get('k499'), 499);
 });

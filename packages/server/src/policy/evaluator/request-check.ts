@@ -1,0 +1,172 @@
+/**
+ * The schema check of a request for the in-process evaluator: what Cedar's `validateRequest`
+ * and schema-based entity parsing check (declared entity types and actions, the action's
+ * principal and resource types, attribute, tag and context types, parent types), turning the
+ * JSON into evaluator values on the way. It only ever accepts: whatever it does not recognise as
+ * certainly valid is deferred to Cedar, which then either rejects the request with its own
+ * message or decides it.
+ */
+import type { EntityJson, TypeAndId } from '../cedar.js';
+import { defer, EntityValue, parseIpv4, RecordValue, SetValue, type Value } from './values.js';
+
+/** A schema type with names resolved. */
+export type SchemaType =
+  | { kind: 'string' | 'long' | 'bool' | 'ipaddr' }
+  | { kind: 'set'; element: SchemaType }
+  | {
+      kind: 'record';
+      attributes: ReadonlyMap<string, { type: SchemaType; required: boolean }>;
+      open: boolean;
+    }
+  | { kind: 'entity'; name: string };
+
+export interface EntityTypeShape {
+  attributes: SchemaType & { kind: 'record' };
+  tags: SchemaType | undefined;
+  memberOf: ReadonlySet<string>;
+}
+
+export interface ActionShape {
+  principals: ReadonlySet<string>;
+  resources: ReadonlySet<string>;
+  context: SchemaType & { kind: 'record' };
+  /** Keys of the action groups it is in, transitively. */
+  ancestors: ReadonlySet<string>;
+}
+
+/** What the evaluator needs of a schema. */
+export interface SchemaModel {
+  entityTypes: ReadonlyMap<string, EntityTypeShape>;
+  /** By action entity key (`Ns::Action` NUL id). */
+  actions: ReadonlyMap<string, ActionShape>;
+}
+
+/** An entity of a checked request. */
+export interface CheckedEntity {
+  attributes: RecordValue;
+  tags: ReadonlyMap<string, Value> | undefined;
+  parents: readonly EntityValue[];
+}
+
+/** A request that passed the check, as evaluator values. */
+export interface CheckedRequest {
+  principal: EntityValue;
+  action: EntityValue;
+  resource: EntityValue;
+  context: RecordValue;
+  entities: ReadonlyMap<string, CheckedEntity>;
+  actionAncestors: ReadonlySet<string>;
+}
+
+function uidOf(json: unknown): EntityValue {
+  if (typeof json !== 'object' || json === null) return defer();
+  const inner = '__entity' in json ? (json as { __entity: unknown }).__entity : json;
+  const { type, id } = inner as { type?: unknown; id?: unknown };
+  if (typeof type !== 'string' || typeof id !== 'string') return defer();
+  return new EntityValue(type, id);
+}
+
+/** A JSON value of the expected type as an evaluator value; anything else defers. */
+export function checkedValue(json: unknown, type: SchemaType, model: SchemaModel): Value {
+  switch (type.kind) {
+    case 'string':
+      return typeof json === 'string' ? json : defer();
+    case 'bool':
+      return typeof json === 'boolean' ? json : defer();
+    case 'long':
+      return typeof json === 'number' && Number.isSafeInteger(json) ? json : defer();
+    case 'ipaddr': {
+      const extn = (json as { __extn?: { fn?: unknown; arg?: unknown } } | null)?.__extn;
+      if (extn?.fn !== 'ip' || typeof extn.arg !== 'string' || Object.keys(json as object).length !== 1)
+        return defer();
+      return parseIpv4(extn.arg) ?? defer();
+    }
+    case 'set':
+      if (!Array.isArray(json)) return defer();
+      return new SetValue(json.map((item) => checkedValue(item, type.element, model)));
+    case 'record':
+      return recordOf(json, type, model);
+    case 'entity': {
+      // Only the explicit `__entity` escape: the implicit form is Cedar's to interpret.
+      if (typeof json !== 'object' || json === null || !('__entity' in json)) return defer();
+      const ref = uidOf(json);
+      return ref.type === type.name && model.entityTypes.has(ref.type) ? ref : defer();
+    }
+  }
+}
+
+function recordOf(json: unknown, type: SchemaType & { kind: 'record' }, model: SchemaModel): RecordValue {
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    Array.isArray(json) ||
+    '__entity' in json ||
+    '__extn' in json
+  )
+    return defer();
+  const fields = new Map<string, Value>();
+  for (const name in json) {
+    const declared = type.attributes.get(name);
+    if (declared === undefined) return defer();
+    fields.set(name, checkedValue((json as Record<string, unknown>)[name], declared.type, model));
+  }
+  for (const [name, declared] of type.attributes) if (declared.required && !fields.has(name)) defer();
+  if (type.open) defer();
+  return new RecordValue(fields);
+}
+
+function checkedEntity(json: EntityJson, model: SchemaModel): [EntityValue, CheckedEntity] {
+  const ref = uidOf(json.uid);
+  const shape = model.entityTypes.get(ref.type) ?? defer();
+  const parents = (json.parents ?? []).map((p: unknown) => {
+    const parent = uidOf(p);
+    return shape.memberOf.has(parent.type) ? parent : defer();
+  });
+  const attributes = recordOf(json.attrs ?? {}, shape.attributes, model);
+  const rawTags = (json as { tags?: Record<string, unknown> }).tags;
+  let tags: Map<string, Value> | undefined;
+  if (rawTags !== undefined && rawTags !== null) {
+    if (typeof rawTags !== 'object' || Array.isArray(rawTags)) defer();
+    const names = Object.keys(rawTags);
+    if (names.length > 0) {
+      const tagType = shape.tags ?? defer();
+      tags = new Map(names.map((n) => [n, checkedValue(rawTags[n], tagType, model)]));
+    }
+  }
+  return [ref, { attributes, tags, parents }];
+}
+
+function requestUid(json: TypeAndId): EntityValue {
+  return uidOf(json);
+}
+
+/**
+ * Checks a request against the schema model and converts it.
+ *
+ * @throws DeferToCedar whenever it cannot vouch for the request.
+ */
+export function checkRequest(
+  request: {
+    principal: TypeAndId;
+    action: TypeAndId;
+    resource: TypeAndId;
+    context: unknown;
+    entities: readonly EntityJson[];
+  },
+  model: SchemaModel,
+): CheckedRequest {
+  const principal = requestUid(request.principal);
+  const action = requestUid(request.action);
+  const resource = requestUid(request.resource);
+  const shape = model.actions.get(action.key) ?? defer();
+  if (!shape.principals.has(principal.type) || !shape.resources.has(resource.type)) defer();
+  const context = recordOf(request.context, shape.context, model);
+  const entities = new Map<string, CheckedEntity>();
+  for (const json of request.entities) {
+    const [ref, entity] = checkedEntity(json, model);
+    // Duplicates, and action entities (Cedar takes those from the schema), are Cedar's to judge.
+    if (entities.has(ref.key) || model.actions.has(ref.key)) defer();
+    entities.set(ref.key, entity);
+  }
+  return { principal, action, resource, context, entities, actionAncestors: shape.ancestors };
+}
