@@ -132,6 +132,25 @@ function kekEnvName(raw: unknown): string | undefined {
 /** Largest list index an override may name; a huge one would build a sparse array to validate. */
 const MAX_OVERRIDE_INDEX = 999;
 
+/**
+ * An override's value: a YAML scalar (`9000`, `true`, `null`, a string), or a flow list or
+ * mapping when written as one (`[a, b]`, `{a: 1}`). Anything else stays the text it is: `gh:`
+ * (the default cache key prefix) would otherwise read as a mapping, `- a` as a list.
+ */
+function overrideValue(text: string): unknown {
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch {
+    return text;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const start = text.trimStart()[0];
+    if (Array.isArray(value) ? start !== '[' : start !== '{') return text;
+  }
+  return value;
+}
+
 function applyEnvOverrides(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
@@ -146,12 +165,7 @@ function applyEnvOverrides(
     if (segments.some((s) => s === '' || s === '__proto__' || s === 'constructor' || s === 'prototype')) {
       throw new ConfigError([{ path: name, message: 'malformed environment override name' }]);
     }
-    let value: unknown;
-    try {
-      value = parseYaml(env[name] ?? '');
-    } catch {
-      value = env[name];
-    }
+    const value = overrideValue(env[name] ?? '');
     let node: Record<string, unknown> | unknown[] = out;
     segments.forEach((segment, index) => {
       const numeric = /^\d+$/.test(segment);

@@ -88,6 +88,21 @@ test('GATEHOUSE_* environment overrides, parsed as YAML scalars', () => {
   assert.equal(config.tokens.access_token_ttl, 300);
 });
 
+test('an override that only looks like YAML structure stays text; flow lists are lists', () => {
+  const config = loadConfig({
+    file: null,
+    env: {
+      GATEHOUSE_STORAGE__CACHE__KIND: 'redis',
+      GATEHOUSE_STORAGE__CACHE__URL: 'redis://127.0.0.1:6379',
+      GATEHOUSE_STORAGE__CACHE__KEY_PREFIX: 'gh:',
+      GATEHOUSE_POLICY__NETWORKS__INTERNAL: '[10.0.0.0/8, 192.0.2.0/24]',
+    },
+    cwd: dir,
+  });
+  assert.equal((config.storage.cache as { key_prefix?: string }).key_prefix, 'gh:');
+  assert.deepEqual(config.policy.networks.internal, ['10.0.0.0/8', '192.0.2.0/24']);
+});
+
 test('a bad environment override is reported under its config path', () => {
   const issues = issuesOf(() => loadConfig({ file: null, env: { GATEHOUSE_SERVER__PORTT: '1' }, cwd: dir }));
   assert.match(issues[0]?.message ?? '', /portt/);
