@@ -2,7 +2,7 @@ import { type Context, cedar, cedarMessage, type EntityJson, type TypeAndId } fr
 import { DecisionCache, type DecisionQuestion, decisionKey } from './decision-cache.js';
 import { InProcessPolicies } from './evaluator/in-process-policies.js';
 import { policyError } from './policy-errors.js';
-import { entityMayMatch, lineage, uidKey } from './policy-scope.js';
+import { entityMayMatch, lineage, plainUid, uidKey } from './policy-scope.js';
 import type { CompiledPolicySet } from './policy-set.js';
 
 /** One Cedar question: who (principal) may do what (action) to which resource, in which context. */
@@ -130,19 +130,22 @@ export class PolicyEngine {
     // Slices pay off when few recur (roles, groups, types). When they keep changing (policies
     // naming single users, say), parsing slices would cost more than it saves: use the whole set.
     if (this.#sliceMisses > 64 && this.#sliceMisses * 10 > this.#sliceHits) return this.#name;
-    const principal = uidKey(request.principal);
-    const resource = uidKey(request.resource);
-    const action = uidKey(request.action);
-    const principalIn = lineage(request.principal, request.entities);
-    const resourceIn = lineage(request.resource, request.entities);
+    // Requests may name entities in either of Cedar's uid forms.
+    const principalUid = plainUid(request.principal);
+    const resourceUid = plainUid(request.resource);
+    const principal = uidKey(principalUid);
+    const resource = uidKey(resourceUid);
+    const action = uidKey(plainUid(request.action));
+    const principalIn = lineage(principalUid, request.entities);
+    const resourceIn = lineage(resourceUid, request.entities);
     const ids: string[] = [];
     for (const id of this.#ids) {
       const scope = set.scopes[id];
       if (
         scope === undefined ||
-        (entityMayMatch(scope.principal, request.principal.type, principal, principalIn) &&
+        (entityMayMatch(scope.principal, principalUid.type, principal, principalIn) &&
           (scope.action.op === 'all' || scope.action.ids.has(action)) &&
-          entityMayMatch(scope.resource, request.resource.type, resource, resourceIn))
+          entityMayMatch(scope.resource, resourceUid.type, resource, resourceIn))
       ) {
         ids.push(id);
       }
@@ -202,16 +205,26 @@ export class PolicyEngine {
       return result;
     }
     const slice = this.#sliceFor(request, this.#set);
-    const answer = cedar.statefulIsAuthorized({
-      principal: request.principal,
-      action: request.action,
-      resource: request.resource,
-      context: request.context,
-      entities: request.entities,
-      preparsedPolicySetId: slice,
-      preparsedSchemaName: this.#name,
-      validateRequest: true,
-    });
+    let answer: ReturnType<typeof cedar.statefulIsAuthorized>;
+    try {
+      answer = cedar.statefulIsAuthorized({
+        principal: request.principal,
+        action: request.action,
+        resource: request.resource,
+        context: request.context,
+        entities: request.entities,
+        preparsedPolicySetId: slice,
+        preparsedSchemaName: this.#name,
+        validateRequest: true,
+      });
+    } catch (error) {
+      // cedar-wasm throws (rather than answering a failure) on input it cannot even decode,
+      // such as text with a lone UTF-16 surrogate: still the caller's bad request.
+      throw policyError(
+        'ERR_POLICY_REQUEST_INVALID',
+        `Cedar cannot read this request: ${(error as Error).message ?? String(error)}`,
+      );
+    }
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     if (answer.type === 'failure')
       throw policyError('ERR_POLICY_REQUEST_INVALID', cedarMessage(answer.errors));

@@ -86,7 +86,8 @@ export function lineage(uid: TypeAndId, entities: readonly EntityJson[]): Set<st
   return seen;
 }
 
-function plainUid(uid: TypeAndId | { __entity: TypeAndId }): TypeAndId {
+/** A uid in Cedar's plain form, whichever form it came in. */
+export function plainUid(uid: TypeAndId | { __entity: TypeAndId }): TypeAndId {
   return '__entity' in uid ? uid.__entity : uid;
 }
 

@@ -65,8 +65,9 @@ export function compilePolicySources(sources: PolicySources): CompiledPolicySet 
     throw policyError('ERR_POLICY_SCHEMA_INVALID', `schema: it must declare namespace ${NAMESPACE}`);
   }
 
-  const actionGroups = Object.values(namespace.actions ?? {}).some(
-    (a: { memberOf?: unknown[] }) => (a.memberOf?.length ?? 0) > 0,
+  // Action groups in any namespace make `action in …` scopes unsliceable by id.
+  const actionGroups = Object.values(schemaJson.json as Record<string, { actions?: object }>).some((ns) =>
+    Object.values(ns.actions ?? {}).some((a: { memberOf?: unknown[] }) => (a.memberOf?.length ?? 0) > 0),
   );
   const policies: Record<string, string> = {};
   const scopes: Record<string, PolicyScope> = {};

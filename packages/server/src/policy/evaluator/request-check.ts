@@ -55,22 +55,34 @@ export interface CheckedRequest {
   resource: EntityValue;
   context: RecordValue;
   entities: ReadonlyMap<string, CheckedEntity>;
-  actionAncestors: ReadonlySet<string>;
+}
+
+/** Text Cedar can take: a lone UTF-16 surrogate cannot cross into Cedar (its JSON refuses it). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function text(value: unknown): string {
+  return typeof value === 'string' && !LONE_SURROGATE.test(value) ? value : defer();
+}
+
+/** A plain JSON object (not an array, a Date or any other class instance). */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function uidOf(json: unknown): EntityValue {
-  if (typeof json !== 'object' || json === null) return defer();
-  const inner = '__entity' in json ? (json as { __entity: unknown }).__entity : json;
-  const { type, id } = inner as { type?: unknown; id?: unknown };
-  if (typeof type !== 'string' || typeof id !== 'string') return defer();
-  return new EntityValue(type, id);
+  if (!isPlainObject(json)) return defer();
+  const inner = '__entity' in json ? json.__entity : json;
+  if (!isPlainObject(inner)) return defer();
+  return new EntityValue(text(inner.type), text(inner.id));
 }
 
 /** A JSON value of the expected type as an evaluator value; anything else defers. */
 export function checkedValue(json: unknown, type: SchemaType, model: SchemaModel): Value {
   switch (type.kind) {
     case 'string':
-      return typeof json === 'string' ? json : defer();
+      return text(json);
     case 'bool':
       return typeof json === 'boolean' ? json : defer();
     case 'long':
@@ -96,14 +108,7 @@ export function checkedValue(json: unknown, type: SchemaType, model: SchemaModel
 }
 
 function recordOf(json: unknown, type: SchemaType & { kind: 'record' }, model: SchemaModel): RecordValue {
-  if (
-    typeof json !== 'object' ||
-    json === null ||
-    Array.isArray(json) ||
-    '__entity' in json ||
-    '__extn' in json
-  )
-    return defer();
+  if (type.open || !isPlainObject(json) || '__entity' in json || '__extn' in json) return defer();
   const fields = new Map<string, Value>();
   for (const name in json) {
     const declared = type.attributes.get(name);
@@ -111,26 +116,29 @@ function recordOf(json: unknown, type: SchemaType & { kind: 'record' }, model: S
     fields.set(name, checkedValue((json as Record<string, unknown>)[name], declared.type, model));
   }
   for (const [name, declared] of type.attributes) if (declared.required && !fields.has(name)) defer();
-  if (type.open) defer();
   return new RecordValue(fields);
 }
 
 function checkedEntity(json: EntityJson, model: SchemaModel): [EntityValue, CheckedEntity] {
+  if (!isPlainObject(json)) return defer();
   const ref = uidOf(json.uid);
   const shape = model.entityTypes.get(ref.type) ?? defer();
-  const parents = (json.parents ?? []).map((p: unknown) => {
+  // Cedar requires both fields (null or absent is an error there).
+  const rawParents: unknown = json.parents;
+  if (!Array.isArray(rawParents)) return defer();
+  const parents = rawParents.map((p: unknown) => {
     const parent = uidOf(p);
     return shape.memberOf.has(parent.type) ? parent : defer();
   });
-  const attributes = recordOf(json.attrs ?? {}, shape.attributes, model);
-  const rawTags = (json as { tags?: Record<string, unknown> }).tags;
+  const attributes = recordOf(json.attrs, shape.attributes, model);
+  const rawTags: unknown = (json as { tags?: unknown }).tags;
   let tags: Map<string, Value> | undefined;
-  if (rawTags !== undefined && rawTags !== null) {
-    if (typeof rawTags !== 'object' || Array.isArray(rawTags)) defer();
+  if (rawTags !== undefined) {
+    if (!isPlainObject(rawTags)) return defer();
     const names = Object.keys(rawTags);
     if (names.length > 0) {
       const tagType = shape.tags ?? defer();
-      tags = new Map(names.map((n) => [n, checkedValue(rawTags[n], tagType, model)]));
+      tags = new Map(names.map((n) => [text(n), checkedValue(rawTags[n], tagType, model)]));
     }
   }
   return [ref, { attributes, tags, parents }];
@@ -168,5 +176,23 @@ export function checkRequest(
     if (entities.has(ref.key) || model.actions.has(ref.key)) defer();
     entities.set(ref.key, entity);
   }
-  return { principal, action, resource, context, entities, actionAncestors: shape.ancestors };
+  if (hasCycle(entities)) defer();
+  return { principal, action, resource, context, entities };
+}
+
+/** Cedar refuses an entity hierarchy with a cycle (its transitive closure fails). */
+function hasCycle(entities: ReadonlyMap<string, CheckedEntity>): boolean {
+  const done = new Set<string>();
+  const onPath = new Set<string>();
+  const visit = (key: string): boolean => {
+    if (onPath.has(key)) return true;
+    if (done.has(key)) return false;
+    onPath.add(key);
+    for (const parent of entities.get(key)?.parents ?? []) if (visit(parent.key)) return true;
+    onPath.delete(key);
+    done.add(key);
+    return false;
+  };
+  for (const key of entities.keys()) if (visit(key)) return true;
+  return false;
 }

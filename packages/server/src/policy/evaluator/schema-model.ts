@@ -32,13 +32,36 @@ interface JsonNamespace {
   >;
 }
 
+const BUILT_IN = new Set([
+  'String',
+  'Long',
+  'Bool',
+  'Boolean',
+  'ipaddr',
+  'decimal',
+  'datetime',
+  'duration',
+  'Set',
+  'Record',
+  'Entity',
+  'Extension',
+  'EntityOrCommon',
+]);
+
 const qualify = (ns: string, name: string) => (ns === '' || name.includes('::') ? name : `${ns}::${name}`);
 
 /** @throws UnsupportedPolicy for a schema the evaluator does not model. */
 export function schemaModel(json: Record<string, JsonNamespace>): SchemaModel {
+  // One namespace only: name resolution across namespaces (the empty one shadowing, actions of
+  // another namespace) is Cedar's to do.
+  if (Object.keys(json).length !== 1) throw new UnsupportedPolicy('more than one namespace');
   const common = new Map<string, JsonType>();
   const entityJson = new Map<string, NonNullable<JsonNamespace['entityTypes']>[string]>();
   for (const [ns, space] of Object.entries(json)) {
+    for (const name of [...Object.keys(space.commonTypes ?? {}), ...Object.keys(space.entityTypes ?? {})]) {
+      // A declaration named like a built-in type shadows it in Cedar.
+      if (BUILT_IN.has(name)) throw new UnsupportedPolicy(`a type named ${name}`);
+    }
     for (const [name, type] of Object.entries(space.commonTypes ?? {})) common.set(qualify(ns, name), type);
     for (const [name, type] of Object.entries(space.entityTypes ?? {})) {
       if (type.enum !== undefined) throw new UnsupportedPolicy('enumerated entity types');
@@ -125,7 +148,12 @@ export function schemaModel(json: Record<string, JsonNamespace>): SchemaModel {
       const key = new EntityValue(actionType, id).key;
       parents.set(
         key,
-        (action.memberOf ?? []).map((m) => new EntityValue(qualify(ns, m.type ?? 'Action'), m.id).key),
+        (action.memberOf ?? []).map((m) => {
+          // Groups among this namespace's actions only; one named by another type is Cedar's.
+          if (m.type !== undefined && m.type !== actionType)
+            throw new UnsupportedPolicy('an action group elsewhere');
+          return new EntityValue(actionType, m.id).key;
+        }),
       );
       const applies = action.appliesTo;
       actions.set(key, {
