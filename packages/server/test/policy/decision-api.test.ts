@@ -369,6 +369,16 @@ describe('decision API (AuthZEN) and policy admin API', () => {
         /content type/,
       ],
       [
+        'a lone UTF-16 surrogate in an id (Cedar cannot decode it)',
+        {
+          payload: JSON.stringify({ ...editorWrites, resource: { type: 'Document', id: 'd\ud800' } }),
+          headers: { 'content-type': 'application/json' },
+        },
+        400,
+        'ERR_POLICY_REQUEST_INVALID',
+        /Cedar cannot read this request/,
+      ],
+      [
         'huge id',
         { payload: { ...editorWrites, subject: { type: 'user', id: 'u'.repeat(300) } } },
         400,
