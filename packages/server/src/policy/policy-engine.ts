@@ -37,12 +37,15 @@ let engines = 0;
 const MAX_SLICES = 256;
 
 /**
- * Evaluates requests against one loaded policy set, in process. The policy set and schema are
- * parsed once per version (Cedar keeps them preparsed under names unique to this engine), so a
- * decision costs one evaluation, not a parse. Cedar's cost grows with every policy it is given,
- * so each request gets the slice of the set whose scopes can apply to it (by principal and
- * resource type and lineage, and action), preparsed once per distinct slice. An optional cache
- * answers repeated questions.
+ * Evaluates requests against one loaded policy set, in process. Cedar validates every set; the
+ * set is then also compiled to JavaScript ({@link InProcessPolicies}), which decides every
+ * request it can vouch for (a well-formed request that evaluates without errors) with Cedar's
+ * semantics, because each call into cedar-wasm costs tens of microseconds before any policy is
+ * evaluated. The rest goes to Cedar: the policy set and schema are parsed once per version
+ * (Cedar keeps them preparsed under names unique to this engine), and each request gets the
+ * slice of the set whose scopes can apply to it (by principal and resource type and lineage,
+ * and action), preparsed once per distinct slice, since Cedar's cost grows with every policy it
+ * is given. An optional cache answers repeated questions.
  *
  * @example
  * ```ts
@@ -78,6 +81,11 @@ export class PolicyEngine {
   /** Why the loaded set is decided by Cedar alone (a construct the in-process evaluator lacks), if it is. */
   get inProcessGap(): string | undefined {
     return this.#inProcessGap;
+  }
+
+  /** Requests the in-process evaluator failed on unexpectedly (a bug there; Cedar decided them). */
+  get inProcessFailures(): number {
+    return this.#inProcess?.unexpectedFailures ?? 0;
   }
 
   /** Version of the loaded policy set; -1 before the first load. */

@@ -45,7 +45,10 @@ function both(p: Probe) {
   fast.load(1, set);
   const reference = new PolicyEngine({ inProcess: false });
   reference.load(1, set);
-  return { fast: decide(fast, p.request), cedar: decide(reference, p.request) };
+  const answer = { fast: decide(fast, p.request), cedar: decide(reference, p.request) };
+  // Deferring must be deliberate: the evaluator itself never fails on a probe.
+  assert.equal(fast.inProcessFailures, 0, 'the in-process evaluator did not fail unexpectedly');
+  return answer;
 }
 
 function probe(label: string, p: Probe): void {

@@ -212,6 +212,7 @@ when { principal.hasTag("region") && principal.getTag("region") != "eu" };`,
     if (pair.fast.evaluate(req).decision === 'allow') allowed++;
   }
   assert.ok(allowed > total / 10 && allowed < total - total / 10, `a mix of allows and denies (${allowed})`);
+  assert.equal(pair.fast.inProcessFailures, 0);
   assert.equal(inProcess, total, 'every one of these well-formed requests was decided in process');
 });
 
