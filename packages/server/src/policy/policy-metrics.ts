@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-/** The PDP's metrics; labels are bounded (outcome, source, cached). */
+/** The PDP's metrics; labels are bounded (outcome, source, cached, evaluator). */
 export class PolicyMetrics {
-  readonly decisions: Counter<'decision' | 'source' | 'cached'>;
+  readonly decisions: Counter<'decision' | 'source' | 'cached' | 'evaluator'>;
   readonly evaluation: Histogram<'source'>;
   readonly version: Gauge;
   readonly reloads: Counter<'outcome'>;
@@ -11,8 +11,8 @@ export class PolicyMetrics {
     const registers = [registry];
     this.decisions = new Counter({
       name: 'gatehouse_policy_decisions_total',
-      help: 'Policy decisions, by decision (allow, deny), source (api, gateway) and whether the cache answered.',
-      labelNames: ['decision', 'source', 'cached'],
+      help: 'Policy decisions, by decision (allow, deny), source (api, gateway), whether the cache answered, and evaluator (in-process: the policy set compiled to JavaScript; cedar: deferred to cedar-wasm; none).',
+      labelNames: ['decision', 'source', 'cached', 'evaluator'],
       registers,
     });
     this.evaluation = new Histogram({

@@ -191,7 +191,12 @@ export class PolicyPoint {
    */
   decide(request: CedarRequest, question: DecisionQuestion | undefined, source: string): PolicyDecision {
     const decision = this.#engine.evaluate(request, question);
-    this.#metrics.decisions.inc({ decision: decision.decision, source, cached: String(decision.cached) });
+    this.#metrics.decisions.inc({
+      decision: decision.decision,
+      source,
+      cached: String(decision.cached),
+      evaluator: decision.evaluator,
+    });
     if (!decision.cached) this.#metrics.evaluation.observe({ source }, decision.latencyUs / 1e6);
     this.log.record(request, decision, source);
     return decision;
@@ -224,7 +229,7 @@ export class PolicyPoint {
         context: {},
         entities: [],
       };
-      this.#metrics.decisions.inc({ decision: 'deny', source, cached: 'false' });
+      this.#metrics.decisions.inc({ decision: 'deny', source, cached: 'false', evaluator: 'none' });
       this.log.record(request, unknown, source);
       return answer(false, 'unknown subject: no such user or client', [], [], this.#engine.version);
     }

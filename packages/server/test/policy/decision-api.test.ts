@@ -565,7 +565,7 @@ describe('decision API (AuthZEN) and policy admin API', () => {
     const res = await gh.app.inject({ method: 'GET', url: '/metrics' });
     assert.match(
       res.body,
-      /gatehouse_policy_decisions_total\{decision="deny",source="api",cached="false"\} \d+/,
+      /gatehouse_policy_decisions_total\{decision="deny",source="api",cached="false",evaluator="(in-process|cedar|none)"\} \d+/,
     );
     assert.match(res.body, /gatehouse_policy_evaluation_seconds_bucket\{le="0.001",source="api"\} \d+/);
     assert.match(res.body, /gatehouse_policy_version 2/);
