@@ -9,6 +9,7 @@ export class Metrics {
   readonly revocations: Counter<'outcome'>;
   readonly clientAuthFailures: Counter<'method'>;
   readonly signingKeys: Gauge<'state'>;
+  readonly readiness: Gauge<'check'>;
   readonly logins: Counter<'outcome'>;
   readonly refreshes: Counter<'outcome'>;
   readonly sessionsEnded: Counter<'reason'>;
@@ -76,6 +77,12 @@ export class Metrics {
       name: 'gatehouse_signing_keys',
       help: 'Signing keys by state (next, active, retired).',
       labelNames: ['state'],
+      registers,
+    });
+    this.readiness = new Gauge({
+      name: 'gatehouse_readiness_check',
+      help: 'Readiness checks of /readyz, evaluated at every scrape: 1 passing (ok or degraded), 0 failing; by check (store, cache, bus, keys, revocations, jwks:<name>).',
+      labelNames: ['check'],
       registers,
     });
   }

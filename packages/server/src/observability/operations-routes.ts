@@ -24,7 +24,7 @@ export async function operationsRoutes(app: FastifyInstance, runtime: Runtime): 
       }
     },
   };
-  app.get('/readyz', async (_request, reply) => {
+  const readiness = async (): Promise<{ ready: boolean; results: Record<string, string> }> => {
     const results: Record<string, string> = {};
     let ready = true;
     await Promise.all(
@@ -42,11 +42,19 @@ export async function operationsRoutes(app: FastifyInstance, runtime: Runtime): 
       results[name] = state;
       if (state === 'failing') ready = false;
     }
+    return { ready, results };
+  };
+  app.get('/readyz', async (_request, reply) => {
+    const { ready, results } = await readiness();
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
   });
 
   app.get('/metrics', async (_request, reply) => {
     const { keys, metrics } = runtime;
+    const { results } = await readiness();
+    metrics.readiness.reset();
+    for (const [check, state] of Object.entries(results))
+      metrics.readiness.set({ check }, state === 'failing' ? 0 : 1);
     metrics.signingKeys.reset();
     for (const key of keys.list()) metrics.signingKeys.inc({ state: key.state });
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -78,6 +78,7 @@ test('a remote JWKS that goes away: last-known-good (degraded, still ready), the
   assert.equal(ready.json().status, 'not_ready');
   assert.equal((ready.json().checks as Record<string, string>)['jwks:upstream'], 'failing');
   assert.match((await get('/metrics')).body, /gatehouse_jwks_stale\{jwks="upstream"\} 1/);
+  assert.match((await get('/metrics')).body, /gatehouse_readiness_check\{check="jwks:upstream"\} 0/);
   assert.equal(remote.resolve(String(publicJwk.kid)), undefined, 'a stale set serves no key');
 });
 
@@ -86,4 +87,8 @@ test('liveness stays up while readiness reports each dependency', async () => {
   assert.equal((await get('/healthz')).status, 200);
   const checks = (await get('/readyz')).json().checks as Record<string, string>;
   for (const name of ['store', 'cache', 'bus', 'keys']) assert.equal(checks[name], 'ok', name);
+  const metrics = (await get('/metrics')).body;
+  for (const name of ['store', 'cache', 'bus', 'keys', 'revocations']) {
+    assert.match(metrics, new RegExp(`gatehouse_readiness_check\\{check="${name}"\\} 1`), name);
+  }
 });
