@@ -291,6 +291,16 @@ test('requests that do not fit the schema get Cedar’s own message, attack by a
   // Unusual but valid requests Cedar accepts: both agree, whoever decides.
   const unusual: [string, CedarRequest][] = [
     ['IPv6 address', request({ context: cedarContext({ ip: '2001:db8::1' }, TUESDAY_10, zones) })],
+    [
+      'an ip escape with an extra field',
+      request({
+        context: {
+          time: { hour: 10, minute: 0, weekday: 2 },
+          mfa: 0,
+          network: { ip: { __extn: { fn: 'ip', arg: '10.0.0.1', x: 1 } }, zone: 'internal' },
+        } as unknown as CedarRequest['context'],
+      }),
+    ],
     ['duplicate-free entities without the principal', request({ entities: [] })],
     [
       'entity uid in __entity form',

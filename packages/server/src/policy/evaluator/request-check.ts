@@ -88,9 +88,11 @@ export function checkedValue(json: unknown, type: SchemaType, model: SchemaModel
     case 'long':
       return typeof json === 'number' && Number.isSafeInteger(json) ? json : defer();
     case 'ipaddr': {
-      const extn = (json as { __extn?: { fn?: unknown; arg?: unknown } } | null)?.__extn;
-      if (extn?.fn !== 'ip' || typeof extn.arg !== 'string' || Object.keys(json as object).length !== 1)
-        return defer();
+      // `{ "__extn": { "fn": "ip", "arg": "<IPv4>" } }` (Cedar ignores other fields inside it);
+      // any other spelling is Cedar's to judge.
+      if (!isPlainObject(json) || Object.keys(json).length !== 1) return defer();
+      const extn = json.__extn;
+      if (!isPlainObject(extn) || extn.fn !== 'ip' || typeof extn.arg !== 'string') return defer();
       return parseIpv4(extn.arg) ?? defer();
     }
     case 'set':
