@@ -1,5 +1,6 @@
 import { makeRoom } from '../internal/bounded-map.js';
 import type { Context, EntityJson, TypeAndId } from './cedar.js';
+import { plainUid } from './policy-scope.js';
 
 /**
  * What identifies a question for the decision cache: the principal and its entities' version
@@ -63,7 +64,7 @@ export function decisionKey(q: DecisionQuestion): string {
 }
 
 function resourceKey(r: EntityJson): string {
-  const uid = '__entity' in r.uid ? r.uid.__entity : r.uid;
+  const uid = plainUid(r.uid);
   const { tags } = r as { tags?: unknown };
   return (
     typePart(uid.type) +

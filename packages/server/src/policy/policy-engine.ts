@@ -1,6 +1,6 @@
 import { type Context, cedar, cedarMessage, type EntityJson, type TypeAndId } from './cedar.js';
 import { DecisionCache, type DecisionQuestion, decisionKey } from './decision-cache.js';
-import { InProcessPolicies } from './evaluator/in-process-policies.js';
+import { type InProcessDecision, InProcessPolicies } from './evaluator/in-process-policies.js';
 import { policyError } from './policy-errors.js';
 import { entityMayMatch, lineage, plainUid, uidKey } from './policy-scope.js';
 import type { CompiledPolicySet } from './policy-set.js';
@@ -198,21 +198,23 @@ export class PolicyEngine {
       if (hit !== undefined) return hit;
     }
     const started = process.hrtime.bigint();
-    const fast = this.#inProcess?.decide(request);
-    if (fast !== undefined) {
-      const result: PolicyDecision = {
-        decision: fast.decision,
-        policies: fast.policies,
-        errors: [],
-        version: this.#version,
-        latencyUs: Number(process.hrtime.bigint() - started) / 1000,
-        cached: false,
-        evaluator: 'in-process',
-      };
-      if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
-      return result;
-    }
-    const slice = this.#sliceFor(request, this.#set);
+    const { decision, policies, errors, evaluator } =
+      this.#inProcess?.decide(request) ?? this.#askCedar(request, this.#set);
+    const result: PolicyDecision = {
+      decision,
+      policies,
+      errors,
+      evaluator,
+      version: this.#version,
+      latencyUs: Number(process.hrtime.bigint() - started) / 1000,
+      cached: false,
+    };
+    if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
+    return result;
+  }
+
+  /** Cedar's answer on the slice of the set that can apply. */
+  #askCedar(request: CedarRequest, set: CompiledPolicySet): InProcessDecision {
     let answer: ReturnType<typeof cedar.statefulIsAuthorized>;
     try {
       answer = cedar.statefulIsAuthorized({
@@ -221,7 +223,7 @@ export class PolicyEngine {
         resource: request.resource,
         context: request.context,
         entities: request.entities,
-        preparsedPolicySetId: slice,
+        preparsedPolicySetId: this.#sliceFor(request, set),
         preparsedSchemaName: this.#name,
         validateRequest: true,
       });
@@ -233,20 +235,14 @@ export class PolicyEngine {
         `Cedar cannot read this request: ${(error as Error).message ?? String(error)}`,
       );
     }
-    const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     if (answer.type === 'failure')
       throw policyError('ERR_POLICY_REQUEST_INVALID', cedarMessage(answer.errors));
     const { decision, diagnostics } = answer.response;
-    const result: PolicyDecision = {
+    return {
       decision,
       policies: [...diagnostics.reason].sort(),
       errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
-      version: this.#version,
-      latencyUs,
-      cached: false,
       evaluator: 'cedar',
     };
-    if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
-    return result;
   }
 }

@@ -1,4 +1,5 @@
 import type { EntityJson, TypeAndId } from './cedar.js';
+import { ancestorKeys } from './hierarchy.js';
 
 /**
  * A policy's scope (its `principal`, `action` and `resource` constraints), kept so the engine
@@ -70,20 +71,14 @@ function actionScope(c: JsonEntityScope, actionGroups: boolean): ActionScope {
 
 /** An entity with the uids it is `in`: itself and its ancestors as far as the request's entities tell. */
 export function lineage(uid: TypeAndId, entities: readonly EntityJson[]): Set<string> {
-  const parents = new Map<string, readonly (TypeAndId | { __entity: TypeAndId })[]>();
-  for (const e of entities) parents.set(uidKey(plainUid(e.uid)), e.parents);
-  const seen = new Set<string>([uidKey(uid)]);
-  const queue = [uidKey(uid)];
-  for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
-    for (const parent of parents.get(key) ?? []) {
-      const parentKey = uidKey(plainUid(parent));
-      if (!seen.has(parentKey)) {
-        seen.add(parentKey);
-        queue.push(parentKey);
-      }
-    }
-  }
-  return seen;
+  const parents = new Map<string, string[]>();
+  for (const e of entities)
+    parents.set(
+      uidKey(plainUid(e.uid)),
+      e.parents.map((p) => uidKey(plainUid(p))),
+    );
+  const own = uidKey(uid);
+  return ancestorKeys(own, (key) => parents.get(key)).add(own);
 }
 
 /** A uid in Cedar's plain form, whichever form it came in. */

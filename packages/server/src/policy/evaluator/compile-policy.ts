@@ -7,7 +7,7 @@
  * Cedar, which reports it exactly. A construct it does not know makes compilation fail, and the
  * engine then leaves the whole policy set to Cedar.
  */
-import type { CheckedRequest } from './request-check.js';
+import type { CheckedRequest, SchemaModel } from './request-check.js';
 import {
   defer,
   EntityValue,
@@ -26,7 +26,8 @@ type Expr = (request: EvaluationScope) => Value;
 /** A checked request plus the memo of entity ancestors computed while evaluating it. */
 export interface EvaluationScope extends CheckedRequest {
   ancestorMemo: Map<string, ReadonlySet<string>>;
-  actionAncestorsOf: (key: string) => ReadonlySet<string> | undefined;
+  /** The schema's actions (their groups are their ancestors). */
+  actions: SchemaModel['actions'];
 }
 
 /** A compiled policy: whether it is satisfied by a request. */
@@ -49,14 +50,13 @@ const EMPTY: ReadonlySet<string> = new Set();
 function ancestorsOf(request: EvaluationScope, entity: EntityValue): ReadonlySet<string> {
   const known = request.ancestorMemo.get(entity.key);
   if (known !== undefined) return known;
-  const action = request.actionAncestorsOf(entity.key);
-  if (action !== undefined) return action;
+  const action = request.actions.get(entity.key);
+  if (action !== undefined) return action.ancestors;
+  // Written out (not the shared ancestorKeys): this runs per request on the decision path.
   const found = new Set<string>();
   const stack = [entity.key];
-  while (stack.length > 0) {
-    const data = request.entities.get(stack.pop() as string);
-    if (data === undefined) continue;
-    for (const parent of data.parents) {
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    for (const parent of request.entities.get(next)?.parents ?? []) {
       if (found.has(parent.key)) continue;
       found.add(parent.key);
       stack.push(parent.key);
@@ -67,14 +67,17 @@ function ancestorsOf(request: EvaluationScope, entity: EntityValue): ReadonlySet
   return result;
 }
 
+/** Cedar's `in` between an entity and one entity key: itself or an ancestor. */
+function isIn(request: EvaluationScope, entity: EntityValue, key: string): boolean {
+  return entity.key === key || ancestorsOf(request, entity).has(key);
+}
+
 function entityIn(request: EvaluationScope, entity: EntityValue, target: Value): boolean {
-  if (target instanceof EntityValue) {
-    return entity.key === target.key || ancestorsOf(request, entity).has(target.key);
-  }
+  if (target instanceof EntityValue) return isIn(request, entity, target.key);
   if (target instanceof SetValue) {
     for (const item of target.items) {
       if (!(item instanceof EntityValue)) return defer();
-      if (entity.key === item.key || ancestorsOf(request, entity).has(item.key)) return true;
+      if (isIn(request, entity, item.key)) return true;
     }
     return false;
   }
@@ -379,13 +382,13 @@ function compileScope(
         const keys = json.entities.map((e) => ref(e).key);
         return (r) => {
           const e = pick(r);
-          return keys.some((k) => e.key === k || ancestorsOf(r, e).has(k));
+          return keys.some((k) => isIn(r, e, k));
         };
       }
       const key = ref(json.entity).key;
       return (r) => {
         const e = pick(r);
-        return e.key === key || ancestorsOf(r, e).has(key);
+        return isIn(r, e, key);
       };
     }
     case 'is': {
@@ -394,7 +397,7 @@ function compileScope(
       const key = ref(json.in.entity).key;
       return (r) => {
         const e = pick(r);
-        return e.type === type && (e.key === key || ancestorsOf(r, e).has(key));
+        return e.type === type && isIn(r, e, key);
       };
     }
     default:

@@ -18,11 +18,18 @@ import { checkRequest, type SchemaModel } from './request-check.js';
 import { schemaModel } from './schema-model.js';
 import { DeferToCedar } from './values.js';
 
-/** The in-process answer: Cedar's decision and determining policies. */
+/** An answer with Cedar's decision, determining policies (sorted) and errors, and who gave it. */
 export interface InProcessDecision {
   decision: 'allow' | 'deny';
   /** Determining policy ids, sorted. */
   policies: string[];
+  /** Policies that failed to evaluate (`id: message`); always none in process (errors defer). */
+  errors: string[];
+  evaluator: 'in-process' | 'cedar';
+}
+
+function answer(decision: 'allow' | 'deny', policies: string[]): InProcessDecision {
+  return { decision, policies, errors: [], evaluator: 'in-process' };
 }
 
 export class InProcessPolicies {
@@ -64,12 +71,10 @@ export class InProcessPolicies {
     entities: readonly EntityJson[];
   }): InProcessDecision | undefined {
     try {
-      const model = this.#model;
-      const checked = checkRequest(request, model);
       const scope: EvaluationScope = {
-        ...checked,
+        ...checkRequest(request, this.#model),
         ancestorMemo: new Map(),
-        actionAncestorsOf: (key) => model.actions.get(key)?.ancestors,
+        actions: this.#model.actions,
       };
       const permits: string[] = [];
       const forbids: string[] = [];
@@ -78,10 +83,8 @@ export class InProcessPolicies {
       for (const policy of this.#policies) {
         if (policy.satisfied(scope)) (policy.effect === 'forbid' ? forbids : permits).push(policy.id);
       }
-      if (forbids.length > 0) return { decision: 'deny', policies: forbids };
-      return permits.length > 0
-        ? { decision: 'allow', policies: permits }
-        : { decision: 'deny', policies: [] };
+      if (forbids.length > 0) return answer('deny', forbids);
+      return permits.length > 0 ? answer('allow', permits) : answer('deny', []);
     } catch (error) {
       // Deferring is the evaluator's way out; anything else thrown here would be a bug in it,
       // and Cedar, the authority, still answers correctly.

@@ -146,10 +146,6 @@ function checkedEntity(json: EntityJson, model: SchemaModel): [EntityValue, Chec
   return [ref, { attributes, tags, parents }];
 }
 
-function requestUid(json: TypeAndId): EntityValue {
-  return uidOf(json);
-}
-
 /**
  * Checks a request against the schema model and converts it.
  *
@@ -165,9 +161,9 @@ export function checkRequest(
   },
   model: SchemaModel,
 ): CheckedRequest {
-  const principal = requestUid(request.principal);
-  const action = requestUid(request.action);
-  const resource = requestUid(request.resource);
+  const principal = uidOf(request.principal);
+  const action = uidOf(request.action);
+  const resource = uidOf(request.resource);
   const shape = model.actions.get(action.key) ?? defer();
   if (!shape.principals.has(principal.type) || !shape.resources.has(resource.type)) defer();
   const context = recordOf(request.context, shape.context, model);

@@ -4,6 +4,7 @@
  * (enumerated entity types, extension types other than `ipaddr`) are unsupported: the engine then
  * leaves every decision to Cedar.
  */
+import { ancestorKeys } from '../hierarchy.js';
 import { UnsupportedPolicy } from './compile-policy.js';
 import type { ActionShape, EntityTypeShape, SchemaModel, SchemaType } from './request-check.js';
 import { EntityValue } from './values.js';
@@ -163,19 +164,13 @@ export function schemaModel(json: Record<string, JsonNamespace>): SchemaModel {
       });
     }
   }
-  const ancestors = (key: string): Set<string> => {
-    const found = new Set<string>();
-    const stack = [...(parents.get(key) ?? [])];
-    while (stack.length > 0) {
-      const next = stack.pop() as string;
-      if (found.has(next)) continue;
-      found.add(next);
-      stack.push(...(parents.get(next) ?? []));
-    }
-    return found;
-  };
   return {
     entityTypes,
-    actions: new Map([...actions].map(([key, shape]) => [key, { ...shape, ancestors: ancestors(key) }])),
+    actions: new Map(
+      [...actions].map(([key, shape]) => [
+        key,
+        { ...shape, ancestors: ancestorKeys(key, (k) => parents.get(k)) },
+      ]),
+    ),
   };
 }
