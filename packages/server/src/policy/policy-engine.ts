@@ -1,5 +1,5 @@
 import { type Context, cedar, cedarMessage, type EntityJson, type TypeAndId } from './cedar.js';
-import { DecisionCache, type DecisionQuestion, decisionKey } from './decision-cache.js';
+import { DecisionCache, type DecisionQuestion } from './decision-cache.js';
 import { type InProcessDecision, InProcessPolicies } from './evaluator/in-process-policies.js';
 import { policyError } from './policy-errors.js';
 import { entityMayMatch, lineage, plainUid, uidKey } from './policy-scope.js';
@@ -192,9 +192,8 @@ export class PolicyEngine {
    */
   evaluate(request: CedarRequest, question?: DecisionQuestion): PolicyDecision {
     if (this.#set === undefined) throw policyError('ERR_POLICY_UNAVAILABLE', 'no policy set is loaded yet');
-    const key = question === undefined ? undefined : decisionKey(question);
-    if (key !== undefined) {
-      const hit = this.#cache.get(key);
+    if (question !== undefined) {
+      const hit = this.#cache.get(question);
       if (hit !== undefined) return hit;
     }
     const started = process.hrtime.bigint();
@@ -209,7 +208,7 @@ export class PolicyEngine {
       latencyUs: Number(process.hrtime.bigint() - started) / 1000,
       cached: false,
     };
-    if (key !== undefined) this.#cache.set(key, { ...result, latencyUs: 0, cached: true });
+    if (question !== undefined) this.#cache.set(question, { ...result, latencyUs: 0, cached: true });
     return result;
   }
 

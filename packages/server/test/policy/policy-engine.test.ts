@@ -9,7 +9,7 @@ import { type CedarRequest, PolicyEngine } from '../../src/policy/policy-engine.
 import { compilePolicySources } from '../../src/policy/policy-set.js';
 import { cedarContext, NetworkZones } from '../../src/policy/request-context.js';
 import { isGatehouseError } from '../support/servers.js';
-import { DecisionCache, type DecisionQuestion, decisionKey } from '../../src/policy/decision-cache.js';
+import { DecisionCache, type DecisionQuestion } from '../../src/policy/decision-cache.js';
 
 const examples = new URL('../../../../examples/policies/', import.meta.url).pathname;
 
@@ -334,8 +334,8 @@ test('decision cache: the same question hits, any difference misses, whatever id
   });
   const cache = new DecisionCache<string>(100);
   const base = q();
-  cache.set(decisionKey(base), 'base');
-  assert.equal(cache.get(decisionKey(q())), 'base', 'an equal question built anew hits');
+  cache.set(base, 'base');
+  assert.equal(cache.get(q()), 'base', 'an equal question built anew hits');
   const variants = [
     q({ principal: { ...user, id: 'u2' } }),
     q({ principal: { ...user, type: 'Gatehouse::Client' } }),
@@ -356,14 +356,13 @@ test('decision cache: the same question hits, any difference misses, whatever id
     q({ principal: { type: 'Gatehouse::User', id: 'u1"' }, resources: [doc('d1')] }),
     q({ principal: { type: 'Gatehouse::User', id: 'u' }, version: '1v1' }),
   ];
+  for (const [i, variant] of variants.entries()) assert.equal(cache.get(variant), undefined, `variant ${i}`);
+  for (const [i, variant] of variants.entries()) cache.set(variant, `v${i}`);
   for (const [i, variant] of variants.entries())
-    assert.equal(cache.get(decisionKey(variant)), undefined, `variant ${i}`);
-  for (const [i, variant] of variants.entries()) cache.set(decisionKey(variant), `v${i}`);
-  for (const [i, variant] of variants.entries())
-    assert.equal(cache.get(decisionKey(variant)), `v${i}`, `variant ${i} stored`);
-  assert.equal(cache.get(decisionKey(base)), 'base');
+    assert.equal(cache.get(variant), `v${i}`, `variant ${i} stored`);
+  assert.equal(cache.get(base), 'base');
   assert.equal(cache.size, variants.length + 1);
-  // The generic form and the context fast path never meet, nor do look-alike shapes.
+  // Look-alike shapes (the built context's fields with a twist) are other questions.
   const odd = [
     q({ context: ctx({ time: { hour: '10', minute: 5, weekday: 2 } }) }),
     q({ context: ctx({ time: { hour: 10, minute: 5, weekday: 2, x: 1 } }) }),
@@ -373,14 +372,99 @@ test('decision cache: the same question hits, any difference misses, whatever id
     q({
       context: ctx({ network: { ip: { __extn: { fn: 'decimal', arg: '10.0.0.1' } }, zone: 'internal' } }),
     }),
+    q({ context: ctx({ risk: undefined }) }),
+    q({ context: ctx({ device: { managed: 'true' } }) }),
+    q({ resources: [{ ...doc('d1'), parents: [{ type: 'Gatehouse::Folder', id: 'f' }] }] }),
+    q({ resources: [{ ...doc('d1'), tags: {} } as EntityJson] }),
+    q({ resources: [doc('d1', { owner: 'x', n: '1' })] }),
   ];
-  const keys = new Set([base, ...variants, ...odd].map(decisionKey));
-  assert.equal(keys.size, 1 + variants.length + odd.length);
+  for (const [i, variant] of odd.entries()) assert.equal(cache.get(variant), undefined, `odd ${i}`);
+  for (const [i, variant] of odd.entries()) cache.set(variant, `o${i}`);
+  for (const [i, variant] of odd.entries()) assert.equal(cache.get(variant), `o${i}`, `odd ${i} stored`);
+  assert.equal(cache.size, 1 + variants.length + odd.length);
+});
+
+test('decision cache: records compare by their fields in any order, and a stored question is a copy', () => {
+  const cache = new DecisionCache<string>(100);
+  const question = (attrs: Record<string, unknown>, context: Record<string, unknown>): DecisionQuestion => ({
+    principal: { type: 'Gatehouse::User', id: 'u1' },
+    version: 'v1',
+    action: 'read',
+    resources: [
+      { uid: { type: 'Gatehouse::Document', id: 'd1' }, attrs: attrs as EntityJson['attrs'], parents: [] },
+    ],
+    context: context as DecisionQuestion['context'],
+  });
+  const attrs = { owner: 'a', level: 2 };
+  const context = { team: { name: 't', size: 3 }, list: [1, 'x', true, null] };
+  cache.set(question(attrs, context), 'stored');
+  assert.equal(
+    cache.get(
+      question({ level: 2, owner: 'a' }, { list: [1, 'x', true, null], team: { size: 3, name: 't' } }),
+    ),
+    'stored',
+  );
+  // Changing the caller's objects afterwards changes nothing stored.
+  attrs.owner = 'b';
+  context.list.push(2);
+  assert.equal(cache.get(question(attrs, context)), undefined);
+  assert.equal(
+    cache.get(
+      question({ owner: 'a', level: 2 }, { team: { name: 't', size: 3 }, list: [1, 'x', true, null] }),
+    ),
+    'stored',
+  );
+  // Arrays keep their order; a field left out differs from one that is undefined.
+  assert.equal(
+    cache.get(
+      question({ owner: 'a', level: 2 }, { team: { name: 't', size: 3 }, list: ['x', 1, true, null] }),
+    ),
+    undefined,
+  );
+  assert.equal(
+    cache.get(
+      question(
+        { owner: 'a', level: 2, extra: undefined },
+        { team: { name: 't', size: 3 }, list: [1, 'x', true, null] },
+      ),
+    ),
+    undefined,
+  );
+});
+
+test('decision cache: values it cannot compare as JSON are never cached, never confused', () => {
+  const cache = new DecisionCache<string>(100);
+  const question = (context: unknown): DecisionQuestion => ({
+    principal: { type: 'Gatehouse::User', id: 'u1' },
+    version: 'v1',
+    action: 'read',
+    resources: [],
+    context: context as DecisionQuestion['context'],
+  });
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 100; i++) deep = { deep };
+  const uncacheable = [{ at: new Date(0) }, { at: new Map() }, { n: 10n }, { f: () => 1 }, deep];
+  for (const [i, context] of uncacheable.entries()) {
+    cache.set(question(context), `u${i}`);
+    assert.equal(cache.get(question(context)), undefined, `uncacheable ${i}`);
+  }
+  assert.equal(cache.size, 0);
+  // Two different dates are not one question (they would be, written as JSON records).
+  cache.set(question({ at: { later: true } }), 'plain');
+  assert.equal(cache.get(question({ at: new Date(1) })), undefined);
 });
 
 test('decision cache stays within its limit', () => {
   const cache = new DecisionCache<number>(50);
-  for (let i = 0; i < 500; i++) cache.set(`k${i}`, i);
+  const question = (i: number): DecisionQuestion => ({
+    principal: { type: 'Gatehouse::User', id: `u${i}` },
+    version: 'v1',
+    action: 'read',
+    resources: [],
+    context: {},
+  });
+  for (let i = 0; i < 500; i++) cache.set(question(i), i);
   assert.ok(cache.size <= 50, `size ${cache.size}`);
-  assert.equal(cache.get('k499'), 499);
+  assert.equal(cache.get(question(499)), 499);
+  assert.equal(cache.get(question(0)), undefined);
 });
