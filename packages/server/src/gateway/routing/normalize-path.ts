@@ -52,24 +52,40 @@ export function normalizeRequestTarget(target: string): NormalizedPath {
   const query = q < 0 ? '' : target.slice(q + 1);
   if (CONTROL.test(target)) return { ok: false, reason: 'control_character' };
   if (rawPath.includes('\\')) return { ok: false, reason: 'backslash' };
-  if (PERCENT_TRIPLET.test(rawPath)) return { ok: false, reason: 'bad_percent_encoding' };
-  if (ENCODED_DELIMITER.test(rawPath)) return { ok: false, reason: 'encoded_delimiter' };
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    // Not UTF-8 once decoded.
-    return { ok: false, reason: 'bad_percent_encoding' };
+  let path = rawPath;
+  // Without an escape there is nothing to decode (the common case: no regexes, no decoding).
+  if (rawPath.includes('%')) {
+    if (PERCENT_TRIPLET.test(rawPath)) return { ok: false, reason: 'bad_percent_encoding' };
+    if (ENCODED_DELIMITER.test(rawPath)) return { ok: false, reason: 'encoded_delimiter' };
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      // Not UTF-8 once decoded.
+      return { ok: false, reason: 'bad_percent_encoding' };
+    }
+    if (CONTROL.test(path)) return { ok: false, reason: 'control_character' };
   }
-  if (CONTROL.test(path)) return { ok: false, reason: 'control_character' };
-  const segments = path.split('/').slice(1);
-  for (let i = 0; i < segments.length; i++) {
-    const segment = segments[i];
-    if (segment === '.' || segment === '..') return { ok: false, reason: 'dot_segment' };
-    // A trailing slash is an empty last segment and fine; `//` anywhere else is ambiguous.
-    if (segment === '' && i < segments.length - 1) return { ok: false, reason: 'empty_segment' };
-  }
+  const problem = segmentProblem(path);
+  if (problem !== undefined) return { ok: false, reason: problem };
   return { ok: true, path, rawPath, query };
+}
+
+/** A `.` or `..` segment, or an empty one anywhere but last (a trailing slash is fine; `//` is not). */
+function segmentProblem(path: string): PathRejection | undefined {
+  let start = 1;
+  for (;;) {
+    const end = path.indexOf('/', start);
+    const length = (end < 0 ? path.length : end) - start;
+    if (
+      (length === 1 && path.charCodeAt(start) === 46) ||
+      (length === 2 && path.charCodeAt(start) === 46 && path.charCodeAt(start + 1) === 46)
+    ) {
+      return 'dot_segment';
+    }
+    if (end < 0) return undefined;
+    if (length === 0) return 'empty_segment';
+    start = end + 1;
+  }
 }
 
 /**
