@@ -77,7 +77,7 @@ export class DecisionCache<V> {
     }
     if (chain >= MAX_CHAIN) return;
     if (head === undefined) makeRoom(this.#buckets, this.#limit);
-    this.#buckets.set(hash, { question: structuredClone(question), value, next: head });
+    this.#buckets.set(hash, { question: copyQuestion(question), value, next: head });
   }
 
   clear(): void {
@@ -92,6 +92,28 @@ export class DecisionCache<V> {
     }
     return n;
   }
+}
+
+/**
+ * A private copy of a question that was hashed (so it is plain data throughout). Written out:
+ * `structuredClone` cost about 8 µs more per stored question (a miss), half an uncached decision.
+ */
+function copyQuestion(q: DecisionQuestion): DecisionQuestion {
+  return {
+    principal: { type: q.principal.type, id: q.principal.id },
+    version: q.version,
+    action: q.action,
+    resources: copyValue(q.resources) as EntityJson[],
+    context: copyValue(q.context) as Context,
+  };
+}
+
+function copyValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyValue);
+  const copy: Record<string, unknown> = {};
+  for (const name in value) copy[name] = copyValue((value as Record<string, unknown>)[name]);
+  return copy;
 }
 
 /** Thrown inside the walk for a value the cache does not compare. */
@@ -309,7 +331,7 @@ function hashValue(h: number, value: unknown, depth: number): number {
   }
 }
 
-/** `stored` is a copy made by structuredClone (plain data); `value` was hashed, so it is plain too. */
+/** `stored` is a copy made by {@link copyQuestion} (plain data); `value` was hashed, so it is plain too. */
 function sameValue(stored: unknown, value: unknown): boolean {
   if (stored === value) return true;
   if (typeof stored !== 'object' || typeof value !== 'object' || stored === null || value === null)

@@ -155,8 +155,9 @@ export function jwtAuthenticator(
 
 /**
  * Tokens that passed every check, keyed on the exact Authorization value that carried them (a
- * token is its own canonical form: any other spelling verifies afresh), kept until `exp` at most, bounded, oldest out first. Only
- * signature and claims are remembered; revocation is checked on every use.
+ * token is its own canonical form: any other spelling verifies afresh), kept until `exp` at
+ * most, bounded, oldest out first. Only signature and claims are remembered; revocation is
+ * checked on every use.
  */
 class VerifiedTokens {
   readonly #entries = new Map<string, { identity: Identity; exp: number }>();
