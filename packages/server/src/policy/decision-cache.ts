@@ -48,7 +48,7 @@ export class DecisionCache<V> {
   readonly #limit: number;
   readonly #seed = randomInt(0x7fffffff);
 
-  /** `limit` questions kept (0 disables caching). */
+  /** `limit` hashes kept, a question each bar collisions (0 disables caching). */
   constructor(limit: number) {
     this.#limit = limit;
   }
