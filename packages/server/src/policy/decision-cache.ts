@@ -53,9 +53,15 @@ export class DecisionCache<V> {
     this.#limit = limit;
   }
 
-  get(question: DecisionQuestion): V | undefined {
-    if (this.#limit === 0) return undefined;
-    const hash = hashOrUndefined(question, this.#seed);
+  /**
+   * The question's hash, or undefined when caching is off or the question is uncacheable. A
+   * caller that looks up and then stores one question passes it to both, so it is walked once.
+   */
+  hash(question: DecisionQuestion): number | undefined {
+    return this.#limit === 0 ? undefined : hashOrUndefined(question, this.#seed);
+  }
+
+  get(question: DecisionQuestion, hash = this.hash(question)): V | undefined {
     if (hash === undefined) return undefined;
     for (let e = this.#buckets.get(hash); e !== undefined; e = e.next) {
       if (sameQuestion(e.question, question, hash)) return e.value;
@@ -63,9 +69,7 @@ export class DecisionCache<V> {
     return undefined;
   }
 
-  set(question: DecisionQuestion, value: V): void {
-    if (this.#limit === 0) return;
-    const hash = hashOrUndefined(question, this.#seed);
+  set(question: DecisionQuestion, value: V, hash = this.hash(question)): void {
     if (hash === undefined) return;
     const head = this.#buckets.get(hash);
     let chain = 0;

@@ -192,8 +192,9 @@ export class PolicyEngine {
    */
   evaluate(request: CedarRequest, question?: DecisionQuestion): PolicyDecision {
     if (this.#set === undefined) throw policyError('ERR_POLICY_UNAVAILABLE', 'no policy set is loaded yet');
-    if (question !== undefined) {
-      const hit = this.#cache.get(question);
+    const hash = question === undefined ? undefined : this.#cache.hash(question);
+    if (question !== undefined && hash !== undefined) {
+      const hit = this.#cache.get(question, hash);
       if (hit !== undefined) return hit;
     }
     const started = process.hrtime.bigint();
@@ -208,7 +209,8 @@ export class PolicyEngine {
       latencyUs: Number(process.hrtime.bigint() - started) / 1000,
       cached: false,
     };
-    if (question !== undefined) this.#cache.set(question, { ...result, latencyUs: 0, cached: true });
+    if (question !== undefined && hash !== undefined)
+      this.#cache.set(question, { ...result, latencyUs: 0, cached: true }, hash);
     return result;
   }
 
