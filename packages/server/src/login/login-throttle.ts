@@ -47,7 +47,8 @@ export class LoginThrottle {
 
   /**
    * Reserves one attempt against every key before the password is checked, so parallel requests
-   * cannot all slip past the count. Returns the lock in force (seconds; the caller answers 429)
+   * cannot all slip past the count. The lock is read again after counting; an attempt refused
+   * there keeps its count (it was made while a lock stood). Returns the lock in force (seconds; the caller answers 429)
    * or 0 to go ahead; then exactly one of {@link fail} or {@link succeed} must follow.
    */
   async reserve(keys: readonly string[]): Promise<number> {
@@ -60,7 +61,9 @@ export class LoginThrottle {
       // The first request over the limit locks; the ones racing it read that lock.
       over = Math.max(over, attempts === this.#options.maxAttempts + 1 ? await this.#lock(key) : 1);
     }
-    return over > 0 ? Math.max(over, await this.lockedFor(keys)) : 0;
+    // A lock clears the count it ends. A request that read "not locked" before a racing
+    // request locked, and counted after that clear, must still see the lock.
+    return Math.max(over, await this.lockedFor(keys));
   }
 
   /** The reserved attempt failed: at the limit, the key is locked. Returns the lock (seconds), 0 when none. */
