@@ -57,6 +57,7 @@ export {
   type VerifyOptions,
   verificationKeyFromJwk,
   verifyJwt,
+  verifyJwtAsync,
   verifyJwtWithRemote,
 } from './jwt/index.js';
 export type { Bus, BusHandler, BusMessage, Unsubscribe } from './ports/bus.js';

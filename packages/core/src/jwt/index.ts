@@ -16,5 +16,5 @@ export type {
   VerifyOptions,
 } from './types.js';
 export { verificationKeyFromJwk } from './verification-key-from-jwk.js';
-export { verifyJwt } from './verify.js';
+export { verifyJwt, verifyJwtAsync } from './verify.js';
 export { verifyJwtWithRemote } from './verify-with-remote.js';

@@ -54,13 +54,25 @@ export function verifyJwsSignature(
   try {
     return verifyCompact(token, keys, options);
   } catch (cause) {
-    if (cause instanceof JwtError) throw cause;
-    // Whatever a decoder, resolver or crypto throws, the caller sees one error type.
-    throw new JwtError('ERR_JWT_MALFORMED', 'token could not be verified', cause);
+    throw asJwtError(cause);
   }
 }
 
-function verifyCompact(token: string, keys: KeyResolver, options: JwsVerifyOptions): VerifiedJws {
+/** Whatever a decoder, resolver or crypto throws, the caller sees one error type. */
+function asJwtError(cause: unknown): JwtError {
+  if (cause instanceof JwtError) return cause;
+  return new JwtError('ERR_JWT_MALFORMED', 'token could not be verified', cause);
+}
+
+/** A compact JWS that passed every check but the signature itself, ready for `crypto.verify`. */
+interface CheckedJws extends VerifiedJws {
+  signingInput: Buffer;
+  signature: Buffer;
+  prepared: PreparedKey;
+}
+
+/** Every check of {@link verifyJwsSignature} up to the signature, in the documented order. */
+function checkCompact(token: string, keys: KeyResolver, options: JwsVerifyOptions): CheckedJws {
   if (typeof token !== 'string') throw new JwtError('ERR_JWT_MALFORMED', 'token must be a string');
   const maxBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   // UTF-16 length is a lower bound on UTF-8 bytes, 3× an upper bound; count only in between.
@@ -101,18 +113,64 @@ function verifyCompact(token: string, keys: KeyResolver, options: JwsVerifyOptio
   }
 
   if (signature.length !== prepared.signatureBytes || zeroScalar(signature, prepared.coordinateBytes)) {
-    throw new JwtError('ERR_JWT_SIGNATURE_INVALID', 'signature verification failed');
+    throw badSignature();
   }
   // The signing input is the ASCII text of the first two segments; latin1 copies it byte for byte.
   const signingInput = Buffer.from(token.slice(0, dot2), 'latin1');
+  return { header, key, payload, signingInput, signature, prepared };
+}
+
+function verifyCompact(token: string, keys: KeyResolver, options: JwsVerifyOptions): VerifiedJws {
+  const checked = checkCompact(token, keys, options);
   let valid: boolean;
   try {
-    valid = verify(prepared.hash, signingInput, prepared.input, signature);
+    valid = verify(checked.prepared.hash, checked.signingInput, checked.prepared.input, checked.signature);
   } catch (cause) {
-    throw new JwtError('ERR_JWT_SIGNATURE_INVALID', 'signature verification failed', cause);
+    throw badSignature(cause);
   }
-  if (!valid) throw new JwtError('ERR_JWT_SIGNATURE_INVALID', 'signature verification failed');
+  if (!valid) throw badSignature();
+  return verified(checked);
+}
 
+/**
+ * {@link verifyJwsSignature} with the signature check on libuv's threadpool (`crypto.verify` with
+ * a callback): every other check runs first, synchronously, and fails the same way. For a server
+ * whose main thread is its bottleneck: an ES256 verify (~80 µs) then runs on another core.
+ */
+export function verifyJwsSignatureAsync(
+  token: string,
+  keys: KeyResolver,
+  options: JwsVerifyOptions = {},
+): Promise<VerifiedJws> {
+  let checked: CheckedJws;
+  try {
+    checked = checkCompact(token, keys, options);
+  } catch (cause) {
+    return Promise.reject(asJwtError(cause));
+  }
+  return new Promise((resolve, reject) => {
+    try {
+      verify(
+        checked.prepared.hash,
+        checked.signingInput,
+        checked.prepared.input,
+        checked.signature,
+        (err, valid) => {
+          if (err) reject(badSignature(err));
+          else if (!valid) reject(badSignature());
+          else resolve(verified(checked));
+        },
+      );
+    } catch (cause) {
+      reject(badSignature(cause));
+    }
+  });
+}
+
+const badSignature = (cause?: unknown) =>
+  new JwtError('ERR_JWT_SIGNATURE_INVALID', 'signature verification failed', cause);
+
+function verified({ header, key, payload }: CheckedJws): VerifiedJws {
   return { header, key, payload };
 }
 

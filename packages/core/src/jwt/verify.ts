@@ -1,7 +1,12 @@
 import { epochSeconds, systemClock } from '../clock.js';
 import { JwtError } from '../errors.js';
 import type { KeyResolver, VerifiedJwt, VerifyOptions } from './types.js';
-import { parseJsonObject, verifyJwsSignature } from './verify-jws.js';
+import {
+  parseJsonObject,
+  type VerifiedJws,
+  verifyJwsSignature,
+  verifyJwsSignatureAsync,
+} from './verify-jws.js';
 
 /** Default for `clockSkewSeconds`. */
 export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
@@ -32,7 +37,29 @@ const STRING_CLAIMS = ['iss', 'sub', 'jti'] as const;
  * ```
  */
 export function verifyJwt(token: string, keys: KeyResolver, options: VerifyOptions): VerifiedJwt {
-  const { header, key, payload: bytes } = verifyJwsSignature(token, keys, options);
+  return checkClaims(verifyJwsSignature(token, keys, options), options);
+}
+
+/**
+ * {@link verifyJwt} with the signature check on libuv's threadpool (see
+ * {@link verifyJwsSignatureAsync}): the same checks in the same order, the same errors (as a
+ * rejection). For servers whose main thread is the bottleneck, such as the gateway.
+ *
+ * @example
+ * ```ts
+ * const { payload } = await verifyJwtAsync(token, keys, { issuer, audience, typ: 'at+jwt', maxLifetimeSeconds: 3600 });
+ * ```
+ */
+export async function verifyJwtAsync(
+  token: string,
+  keys: KeyResolver,
+  options: VerifyOptions,
+): Promise<VerifiedJwt> {
+  return checkClaims(await verifyJwsSignatureAsync(token, keys, options), options);
+}
+
+/** The claim rules of {@link verifyJwt}, on a JWS whose signature checked out. */
+function checkClaims({ header, key, payload: bytes }: VerifiedJws, options: VerifyOptions): VerifiedJwt {
   const payload = parseJsonObject(bytes, 'payload');
 
   for (const claim of NUMERIC_DATE_CLAIMS) {
