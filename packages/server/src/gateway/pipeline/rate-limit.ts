@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Cache, Clock, RateLimitConfig } from '@gatehouse/core';
 import type { Identity } from './identity.js';
+import { makeRoom } from '../../internal/bounded-map.js';
 
 /** A limiter's verdict, with what the `RateLimit-*` and `Retry-After` headers say. */
 export interface RateVerdict {
@@ -66,65 +67,40 @@ export function rateKey(
   identity: Identity,
   clientIp: string,
 ): string {
-  // A cached identity (a repeated token) has the same key every time, unless it is per address.
-  const memo = config.key === 'ip' ? undefined : memoized.get(identity);
-  const cached = memo?.get(`${routeId}\u0000${config.key}`);
-  if (cached !== undefined) return cached;
-  const key = computeRateKey(routeId, config, identity, clientIp);
-  if (config.key !== 'ip' && !usesAddress(config, identity)) {
-    let map = memoized.get(identity);
-    if (!map) {
-      map = new Map();
-      memoized.set(identity, map);
-    }
-    map.set(`${routeId}\u0000${config.key}`, key);
+  const counted = `${routeId}\u0000${countedValue(config, identity, clientIp)}`;
+  // Digests by what is counted, not by identity object: a client's every fresh token (a new
+  // identity object each) and a user's repeated one all reuse the digest.
+  let key = digests.get(counted);
+  if (key === undefined) {
+    key = `${routeId}:${createHash('sha256')
+      .update(counted.slice(routeId.length + 1))
+      .digest('base64url')
+      .slice(0, 22)}`;
+    makeRoom(digests, DIGESTS_KEPT);
+    digests.set(counted, key);
   }
   return key;
 }
 
-const memoized = new WeakMap<Identity, Map<string, string>>();
+const digests = new Map<string, string>();
+const DIGESTS_KEPT = 10_000;
 
-/** True when the key falls back to the client address for this identity (then it is not memoized). */
-function usesAddress(config: RateLimitConfig, identity: Identity): boolean {
-  switch (config.key) {
-    case 'sub':
-      return identity.credential === 'anonymous';
-    case 'client':
-      return identity.clientId === undefined;
-    case 'api_key':
-      return identity.apiKeyId === undefined;
-    default: {
-      const claim = identity.claims[config.key.slice('claim:'.length)];
-      return !(typeof claim === 'string' || typeof claim === 'number');
-    }
-  }
-}
-
-function computeRateKey(
-  routeId: string,
-  config: RateLimitConfig,
-  identity: Identity,
-  clientIp: string,
-): string {
-  let value: string;
+/** What a request is counted by, before hashing: the key's value, or the client address. */
+function countedValue(config: RateLimitConfig, identity: Identity, clientIp: string): string {
   switch (config.key) {
     case 'ip':
-      value = `ip:${clientIp}`;
-      break;
+      return `ip:${clientIp}`;
     case 'sub':
-      value = identity.credential === 'anonymous' ? `ip:${clientIp}` : `sub:${identity.sub}`;
-      break;
+      return identity.credential === 'anonymous' ? `ip:${clientIp}` : `sub:${identity.sub}`;
     case 'client':
-      value = identity.clientId === undefined ? `ip:${clientIp}` : `client:${identity.clientId}`;
-      break;
+      return identity.clientId === undefined ? `ip:${clientIp}` : `client:${identity.clientId}`;
     case 'api_key':
-      value = identity.apiKeyId === undefined ? `ip:${clientIp}` : `key:${identity.apiKeyId}`;
-      break;
+      return identity.apiKeyId === undefined ? `ip:${clientIp}` : `key:${identity.apiKeyId}`;
     default: {
       const claim = identity.claims[config.key.slice('claim:'.length)];
-      value =
-        typeof claim === 'string' || typeof claim === 'number' ? `${config.key}:${claim}` : `ip:${clientIp}`;
+      return typeof claim === 'string' || typeof claim === 'number'
+        ? `${config.key}:${claim}`
+        : `ip:${clientIp}`;
     }
   }
-  return `${routeId}:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`;
 }
