@@ -39,6 +39,7 @@ import {
   nodeProxy,
   type ProxyUnderTest,
   startBareProxy,
+  startHeaderProxy,
   startGatehouseGateway,
   startNginx,
   startUpstream,
@@ -63,7 +64,7 @@ const MAX_ADDED_P99_MS = 1;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-type ServerName = 'gateway' | 'bare-proxy' | 'nginx';
+type ServerName = 'gateway' | 'bare-proxy' | 'header-proxy' | 'nginx';
 
 /** A request every proxy is loaded with: the same path and the same size of Authorization header. */
 function target(
@@ -188,7 +189,10 @@ async function benchProxy(
   const proxy =
     name === 'nginx'
       ? nginxProxy(await startNginx(Number(new URL(upstream.baseUrl).port)), upstream)
-      : nodeProxy(await startBareProxy(upstream.baseUrl), upstream);
+      : nodeProxy(
+          await (name === 'header-proxy' ? startHeaderProxy : startBareProxy)(upstream.baseUrl),
+          upstream,
+        );
   try {
     await assertProxies(proxy, token);
     const figures = await measureClean(target(proxy, name, token, extra), settings, proxy.pids, log);
@@ -304,6 +308,7 @@ async function main(): Promise<void> {
   const sample: { token?: string } = {};
   const gatewayRuns: GatewayRun[] = [];
   const bareRuns: LoadFigures[] = [];
+  const headerRuns: LoadFigures[] = [];
   const nginxRuns: LoadFigures[] = [];
   const profiles: GatewayProfile[] = [];
   const profileDir = join(
@@ -316,7 +321,12 @@ async function main(): Promise<void> {
   try {
     // ABBA (A B C, C B A, ...), one server at a time, so drift in machine speed hits all alike. The
     // gateway comes first: its token is the Authorization header the plain proxies pass through.
-    const forward: ServerName[] = ['gateway', 'bare-proxy', ...(nginxMissing ? [] : (['nginx'] as const))];
+    const forward: ServerName[] = [
+      'gateway',
+      'bare-proxy',
+      'header-proxy',
+      ...(nginxMissing ? [] : (['nginx'] as const)),
+    ];
     for (let round = 0; round < settings.rounds; round++) {
       const order = round % 2 === 0 ? forward : [...forward].reverse();
       for (const name of order) {
@@ -324,7 +334,7 @@ async function main(): Promise<void> {
         if (name === 'gateway') gatewayRuns.push(await benchGateway(upstream, problems, sample));
         else {
           const figures = await benchProxy(name, upstream, sample.token!);
-          (name === 'nginx' ? nginxRuns : bareRuns).push(figures);
+          (name === 'nginx' ? nginxRuns : name === 'header-proxy' ? headerRuns : bareRuns).push(figures);
         }
       }
     }
@@ -388,6 +398,7 @@ async function main(): Promise<void> {
       route: gatewayRouteYaml('http://127.0.0.1:<upstream port>').map((l) => l.slice(2)),
       gateway,
       bare,
+      headerProxy: combineRounds(headerRuns),
       ...(nginxRuns.length > 0 && { nginx: combineRounds(nginxRuns) }),
       ...(nginxMissing && { nginxMissing }),
       verify,

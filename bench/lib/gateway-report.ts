@@ -61,6 +61,8 @@ export interface GatewayReport {
   route: string[];
   gateway: Record<Mix, LoadFigures>;
   bare: LoadFigures;
+  /** The bare proxy making the gateway's header changes (informational: what they cost alone). */
+  headerProxy: LoadFigures;
   /** Undefined when nginx is not installed (the row is skipped, loudly). */
   nginx?: LoadFigures;
   nginxMissing?: string;
@@ -85,6 +87,8 @@ export interface GatewayReport {
 
 const signedMs = (n: number) => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)} ms`;
 const cores = (n: number) => n.toFixed(2);
+
+const HEADER_PROXY = "bare proxy + the gateway's header changes (informational)";
 
 /** The crypto-bound limit: a proxy that did nothing but the bare proxy's work plus one verify. */
 export function cryptoBound(proxyReqPerSec: number, verifyOps: number): number {
@@ -116,6 +120,7 @@ function saturated(report: GatewayReport): [string, LoadFigures][] {
     ['Gatehouse gateway, repeated token', report.gateway.repeated],
     ['Gatehouse gateway, unique tokens', report.gateway.unique],
     ['bare node:http + undici proxy', report.bare],
+    [HEADER_PROXY, report.headerProxy],
     ...(report.nginx ? [['nginx', report.nginx] as [string, LoadFigures]] : []),
   ];
 }
@@ -125,8 +130,11 @@ export function repeatedTable(report: GatewayReport): string {
   return table(LOAD_HEAD, [
     loadRow('Gatehouse gateway', repeated),
     loadRow('bare node:http + undici proxy', report.bare),
+    loadRow(HEADER_PROXY, report.headerProxy),
     ...(report.nginx ? [loadRow('nginx', report.nginx)] : []),
     figureRow('**gateway / bare proxy**', `**${ratio(repeated.reqPerSec / report.bare.reqPerSec)}**`),
+    figureRow('header proxy / bare proxy', ratio(report.headerProxy.reqPerSec / report.bare.reqPerSec)),
+    figureRow('gateway / header proxy', ratio(repeated.reqPerSec / report.headerProxy.reqPerSec)),
     ...(report.nginx
       ? [
           figureRow('gateway / nginx', ratio(repeated.reqPerSec / report.nginx.reqPerSec)),
@@ -239,12 +247,14 @@ function notes(report: GatewayReport): string[] {
     '- On a 2-core machine the proxy, the upstream and autocannon share the cores: each row is what the proxy reaches while ' +
       'the upstream and the load generator take their part (their CPU is in the table). A proxy that needs less CPU per ' +
       'request leaves more to the upstream and autocannon, so req per server CPU-s is the fairer efficiency figure.',
-    '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify, a ' +
-      'revocation lookup, a verified-token cache insert, and an internal JWT signed for the upstream (ES256, dispatched to ' +
-      'the libuv threadpool). The crypto-bound limit counts the verify only; the signing comes on top, and on 2 cores the ' +
-      "threadpool's signing competes with the gateway's main thread, the upstream and autocannon for the same CPU. Repeated " +
-      'token: the verified-token cache and the internal-token cache (kept while more than half its life remains) answer, ' +
-      'and revocation is still checked on every request.',
+    '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify (on ' +
+      'the libuv threadpool: `verifyJwtAsync`; the main thread pays ~10 µs to dispatch it and take the answer), a ' +
+      'revocation lookup, a verified-token cache insert and an identity built from the claims. The internal JWT is not ' +
+      "signed again: its cache is keyed on the identity's content (sub, client, scopes…), the same for every token of the " +
+      "bench's client. The crypto-bound limit counts the verify as if it ran on the proxy's one core; with the verify on " +
+      'the threadpool a gateway could pass that limit where cores are free, but on 2 cores the threadpool shares the CPU ' +
+      'with the main thread, the upstream and autocannon. Repeated token: the verified-token cache and the internal-token ' +
+      'cache (kept while more than half its life remains) answer, and revocation is still checked on every request.',
     `- Token pools: before each unique-mix run (warm-up and measured alike, outside the measured window) ` +
       `rate × seconds × ${report.poolMargin} tokens are minted from \`POST /oauth2/token\` (16 at a time; rate = the repeated mix's ` +
       'req/s in the same process, an upper bound), and the run is capped at the pool size, so no token is presented twice.',
@@ -280,7 +290,7 @@ export function renderGatewaySection(report: GatewayReport): string {
     `- Load: autocannon in the benchmark process, \`GET /api/x\` with \`Authorization: Bearer <ES256 JWT>\` (the same header ` +
       `size on every server; the bare proxy and nginx pass it through), ${s.connections} connections, pipelining 1, ` +
       `${s.warmup} s warm-up + ${s.duration} s measured per run, ${s.rounds} round(s) in ABBA order (gateway, bare proxy, ` +
-      'nginx, then reversed…), each round a fresh process per server; servers never run at the same time; requests capped ' +
+      'header proxy, nginx, then reversed…), each round a fresh process per server; servers never run at the same time; requests capped ' +
       `at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; p50 = mean of rounds, p99 = worst ` +
       'round, from every response time (unrounded). A run during which other work took more than ' +
       `${CONTENDED_CORES} core is measured again (up to ${s.retries} times; the least disturbed attempt is kept). Any ` +
@@ -300,6 +310,11 @@ export function renderGatewaySection(report: GatewayReport): string {
     '',
     '- bare node:http + undici proxy: bench/peers/bare-proxy.ts — node:http, an undici Pool (64 connections, keep-alive), ' +
       'hop-by-hop headers dropped, the answer streamed back; no auth.',
+    "- bare proxy + the gateway's header changes: the same program with `BENCH_GATEWAY_HEADERS=1`: it adds what the " +
+      'gateway adds to an allowed request (X-Forwarded-Host/-Proto/-For, an X-Request-ID and a traceparent made per request ' +
+      "by the gateway's own functions, X-Gatehouse-Sub/-Client-Id/-Scopes) and to its answer (X-Request-ID, RateLimit-Limit/" +
+      "-Remaining/-Reset), but passes the client's Authorization through; no auth. Informational: what the issue's " +
+      'mutations cost a proxy by themselves.',
     '- nginx: Debian nginx, `daemon off`, `worker_processes 1`, `upstream { server 127.0.0.1:<port>; keepalive 64; }`, ' +
       '`proxy_http_version 1.1`, `proxy_set_header Connection ""`, `access_log off`, temp paths in a temp prefix; ' +
       'keepalive_requests raised on both sides so it never closes a busy connection. Informational: not a goal.',

@@ -52,6 +52,19 @@ export function startBareProxy(upstreamUrl: string): Promise<ServerProcess> {
   return startPeer('bare-proxy', 'bare-proxy.ts', { BENCH_UPSTREAM: upstreamUrl }, LOAD_PATH);
 }
 
+/**
+ * The bare proxy making the gateway's header changes (bench/peers/bare-proxy.ts with
+ * BENCH_GATEWAY_HEADERS=1): what the mandated mutations cost without the rest of the gateway.
+ */
+export function startHeaderProxy(upstreamUrl: string): Promise<ServerProcess> {
+  return startPeer(
+    'header-proxy',
+    'bare-proxy.ts',
+    { BENCH_UPSTREAM: upstreamUrl, BENCH_GATEWAY_HEADERS: '1' },
+    LOAD_PATH,
+  );
+}
+
 /** A proxy under load, and the processes its CPU is counted from (nginx: master and worker). */
 export interface ProxyUnderTest {
   server: ServerProcess;
