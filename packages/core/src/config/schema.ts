@@ -384,7 +384,9 @@ export const configSchema = z
           .min(0)
           .max(1)
           .default(0.01)
-          .describe('Share of allowed requests written to the audit log (every denial always is).'),
+          .describe(
+            'Share of allowed requests written to the audit log, after the answer (every denial always is, before it).',
+          ),
         max_header_bytes: z
           .number()
           .int()

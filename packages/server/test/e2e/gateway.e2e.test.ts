@@ -105,6 +105,8 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
           strip_headers: ['X-Tenant'],
           max_header_bytes: 4096,
           headers_timeout_ms: 500,
+          // Every allowed request sampled, so the audit test below sees them.
+          audit_allow_sample: 1,
         },
       });
       gh = await startGatehouse(config(gatewayPort), { GATEHOUSE_KEK: KEK });
@@ -354,7 +356,7 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       assert.notEqual(String(upstreamSaw.authorization), `Bearer ${access}`);
     });
 
-    test('every denial is in an intact audit chain, with its reason and no credential', async () => {
+    test('every denial and every sampled allow is in an intact audit chain, with its reason and no credential', async () => {
       const store = storeBehind(storage(), gh.dataDir);
       try {
         const result = await verifyAuditChain(store, auditChainKey(Buffer.from(KEK, 'base64url')));
@@ -371,6 +373,16 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
           assert.ok(reasons.has(reason), `audited: ${reason} (saw ${[...reasons].join(', ')})`);
         }
         assert.ok(!/eyJ[\w-]+\.eyJ/.test(JSON.stringify(denied)), 'no token in the audit log');
+        // Sampled allows are written after the answer, without holding the request.
+        const allowed = (await store.audit.list(0, 1_000_000)).filter((r) => r.action === 'gateway.allowed');
+        assert.ok(allowed.length > 0, 'allowed requests are audited at audit_allow_sample: 1');
+        const routesSeen = new Set(allowed.map((r) => r.target));
+        for (const route of ['public', 'orders']) assert.ok(routesSeen.has(route), `allowed on ${route}`);
+        for (const record of allowed) {
+          const details = JSON.parse(record.details) as { request_id?: unknown };
+          assert.equal(typeof details.request_id, 'string');
+        }
+        assert.ok(!/eyJ[\w-]+\.eyJ/.test(JSON.stringify(allowed)), 'no token in an allowed record either');
       } finally {
         await store.close();
       }
