@@ -48,8 +48,9 @@ export class LoginThrottle {
   /**
    * Reserves one attempt against every key before the password is checked, so parallel requests
    * cannot all slip past the count. The lock is read again after counting; an attempt refused
-   * there keeps its count (it was made while a lock stood). Returns the lock in force (seconds; the caller answers 429)
-   * or 0 to go ahead; then exactly one of {@link fail} or {@link succeed} must follow.
+   * there keeps its count (it was made while a lock stood). Returns the lock in force (seconds;
+   * the caller answers 429) or 0 to go ahead; then exactly one of {@link fail} or
+   * {@link succeed} must follow.
    */
   async reserve(keys: readonly string[]): Promise<number> {
     const locked = await this.lockedFor(keys);

@@ -361,7 +361,8 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       try {
         const result = await verifyAuditChain(store, auditChainKey(Buffer.from(KEK, 'base64url')));
         assert.equal(result.ok, true, JSON.stringify(result));
-        const denied = (await store.audit.list(0, 1_000_000)).filter((r) => r.action === 'gateway.denied');
+        const records = await store.audit.list(0, 1_000_000);
+        const denied = records.filter((r) => r.action === 'gateway.denied');
         const reasons = new Set(denied.map((r) => (JSON.parse(r.details) as { reason: string }).reason));
         for (const reason of [
           'no_credentials',
@@ -374,7 +375,7 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
         }
         assert.ok(!/eyJ[\w-]+\.eyJ/.test(JSON.stringify(denied)), 'no token in the audit log');
         // Sampled allows are written after the answer, without holding the request.
-        const allowed = (await store.audit.list(0, 1_000_000)).filter((r) => r.action === 'gateway.allowed');
+        const allowed = records.filter((r) => r.action === 'gateway.allowed');
         assert.ok(allowed.length > 0, 'allowed requests are audited at audit_allow_sample: 1');
         const routesSeen = new Set(allowed.map((r) => r.target));
         for (const route of ['public', 'orders']) assert.ok(routesSeen.has(route), `allowed on ${route}`);

@@ -67,15 +67,13 @@ export function rateKey(
   identity: Identity,
   clientIp: string,
 ): string {
-  const counted = `${routeId}\u0000${countedValue(config, identity, clientIp)}`;
+  const value = countedValue(config, identity, clientIp);
+  const counted = `${routeId}\u0000${value}`;
   // Digests by what is counted, not by identity object: a client's every fresh token (a new
   // identity object each) and a user's repeated one all reuse the digest.
   let key = digests.get(counted);
   if (key === undefined) {
-    key = `${routeId}:${createHash('sha256')
-      .update(counted.slice(routeId.length + 1))
-      .digest('base64url')
-      .slice(0, 22)}`;
+    key = `${routeId}:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`;
     makeRoom(digests, DIGESTS_KEPT);
     digests.set(counted, key);
   }
