@@ -59,6 +59,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     db,
     classifyError: classifyPostgresError,
+    // Kysely looks for its migration table by listing the columns of every schema in the
+    // database; a schema dropped at that moment (another tenant's, a test's cleanup) fails
+    // the listing with invalid_schema_name before anything is applied.
+    retryMigration: (error: unknown) => errorCode(error) === '3F000',
     ...(schema === undefined
       ? {}
       : {

@@ -725,6 +725,42 @@ await describeAdapter('Store contract: postgres', servers.postgres, () => {
     await assert.rejects(a.clients.list(), /does not exist/);
   });
 
+  it('migrates while other schemas in the database are created and dropped', async () => {
+    // Kysely finds its migration table by listing every schema's columns; a schema dropped
+    // meanwhile fails that listing (invalid_schema_name). The store tries again.
+    let stop = false;
+    let churned = 0;
+    const churning = (async () => {
+      while (!stop) {
+        const other = createPostgresStore({
+          url: servers.postgres.url,
+          schema: uniqueName('gh_gone'),
+          poolSize: 1,
+        });
+        await other.migrate();
+        await other.dropSchema();
+        await other.close();
+        churned++;
+      }
+    })();
+    try {
+      for (let i = 0; i < 16; i++) {
+        const store = openPostgres(uniqueName('gh_test'));
+        try {
+          await store.migrate();
+          assert.deepEqual(await store.clients.list(), []);
+        } finally {
+          await store.dropSchema();
+          await store.close();
+        }
+      }
+    } finally {
+      stop = true;
+      await churning;
+    }
+    assert.ok(churned > 0, 'schemas were dropped while the stores migrated');
+  });
+
   it('rejects a schema name that is not a plain identifier', () => {
     assert.throws(() => openPostgres('bad-name; drop'), isGatehouseError('ERR_CONFIG_INVALID'));
   });
