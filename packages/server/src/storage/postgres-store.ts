@@ -1,7 +1,8 @@
 import { GatehouseError, type Store } from '@gatehouse/core';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { errorCode, isNetworkError } from './errors.js';
+import { CurrentSchemaPostgresDialect } from './postgres-introspector.js';
 import { createSqlStore, type SqlErrorKind } from './sql/sql-store.js';
 import type { Database } from './sql/tables.js';
 
@@ -54,15 +55,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   // crash the process. The next query reports ERR_STORE_UNAVAILABLE instead.
   pool.on('error', () => {});
 
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   const store = createSqlStore({
     kind: 'postgres',
     db,
     classifyError: classifyPostgresError,
-    // Kysely looks for its migration table by listing the columns of every schema in the
-    // database; a schema dropped at that moment (another tenant's, a test's cleanup) fails
-    // the listing with invalid_schema_name before anything is applied.
-    retryMigration: (error: unknown) => errorCode(error) === '3F000',
     ...(schema === undefined
       ? {}
       : {

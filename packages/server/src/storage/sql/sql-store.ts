@@ -52,9 +52,6 @@ import {
 import type { Database } from './tables.js';
 
 /** What a driver error means for callers; each dialect knows its own error codes. */
-/** Further tries of a migration that failed for a passing reason (see `retryMigration`). */
-const MIGRATION_RETRIES = 5;
-
 export type SqlErrorKind = 'conflict' | 'unavailable' | 'invalid' | 'other';
 
 /** The dialect-specific parts the shared SQL store needs. */
@@ -67,11 +64,6 @@ export interface SqlStoreOptions {
   beforeMigrate?(db: Kysely<Database>): Promise<void>;
   /** Where Kysely keeps its migration bookkeeping tables (PostgreSQL schema). */
   migrationTableSchema?: string;
-  /**
-   * True for a migration failure worth one more try: nothing was applied, and the cause passes
-   * (PostgreSQL: another database user's schema dropped while Kysely read the catalog).
-   */
-  retryMigration?(error: unknown): boolean;
   /** Releases the connection(s); called once by `Store.close()`. */
   close(): Promise<void>;
   /**
@@ -595,12 +587,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
             ? {}
             : { migrationTableSchema: options.migrationTableSchema }),
         });
-        let { error } = await migrator.migrateToLatest();
-        for (let retry = 0; retry < MIGRATION_RETRIES && options.retryMigration?.(error); retry++) {
-          // Apart, at random: the cause is someone else's catalog change, which passes.
-          await new Promise((resolve) => setTimeout(resolve, (25 + Math.random() * 25) * 2 ** retry));
-          ({ error } = await migrator.migrateToLatest());
-        }
+        const { error } = await migrator.migrateToLatest();
         if (error === undefined) return;
         if (error instanceof GatehouseError || options.classifyError(error) !== 'other') throw error;
         throw new GatehouseError('ERR_INTERNAL', `${kind} store migration failed`, { cause: error });
