@@ -8,12 +8,13 @@ import {
   type Store,
 } from '@gatehouse/core';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { HotCounter } from '../observability/hot-metrics.js';
 import { BloomFilter } from '../revocation/bloom-filter.js';
-import { boundChild, makeRoom } from '../internal/bounded-map.js';
+import { makeRoom } from '../internal/bounded-map.js';
 
 interface RevocationMetrics {
-  checks: Counter<'layer' | 'revoked'>;
+  checks: HotCounter<'layer' | 'revoked'>;
   propagation: Histogram;
 }
 
@@ -29,7 +30,7 @@ function revocationMetrics(registry: Registry, staleness: () => number): Revocat
     },
   });
   return {
-    checks: new Counter({
+    checks: new HotCounter({
       name: 'gatehouse_revocation_checks_total',
       help: 'Revocation checks by the layer that answered (watermark, recent, bloom, shared, log, local_only) and the answer.',
       labelNames: ['layer', 'revoked'],
@@ -125,7 +126,6 @@ export class Revocations {
   #missedPushes = false;
 
   readonly #metrics: RevocationMetrics | undefined;
-  readonly #counters = new Map<string, { inc(): void }>();
 
   constructor(
     deps: {
@@ -296,11 +296,9 @@ export class Revocations {
     }
   }
 
-  /** Counts which layer answered (children bound once per label pair, off the hot path). */
+  /** Counts which layer answered: a check of every request, so counted in place (HotCounter). */
   #answer(layer: Layer, revoked: boolean): boolean {
-    const key = `${layer}:${revoked}`;
-    const metrics = this.#metrics;
-    if (metrics) boundChild(this.#counters, key, () => metrics.checks.labels(layer, String(revoked))).inc();
+    this.#metrics?.checks.child(layer, revoked ? 'true' : 'false').inc();
     return revoked;
   }
 

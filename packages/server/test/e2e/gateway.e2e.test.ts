@@ -438,6 +438,16 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       );
       assert.match(metrics, /gatehouse_gateway_requests_total\{route="orders",status="200"\} \d+/);
       assert.match(metrics, /gatehouse_gateway_auth_results_total\{result="no_credentials"\} \d+/);
+      // The per-request series are counted in place and read at the scrape (HotCounter/HotHistogram).
+      assert.match(
+        metrics,
+        /gatehouse_gateway_request_duration_seconds_bucket\{le="0\.1",route="orders"\} [1-9]/,
+      );
+      // Only answered forwards are timed: the hanging route's never were.
+      assert.doesNotMatch(metrics, /gatehouse_gateway_upstream_duration_seconds_count\{route="hang"\}/);
+      assert.match(metrics, /gatehouse_gateway_upstream_duration_seconds_count\{route="public"\} [1-9]/);
+      assert.match(metrics, /gatehouse_gateway_request_duration_seconds_sum\{route="orders"\} 0\.\d+/);
+      assert.match(metrics, /gatehouse_revocation_checks_total\{layer="\w+",revoked="false"\} [1-9]/);
     });
 
     test('forward-auth: the same chain without proxying, for nginx, Traefik and Envoy', async () => {
