@@ -140,6 +140,8 @@ export async function createRuntime(config: ResolvedConfig, options: RuntimeOpti
     const vault = new KeyVault(kek.kek);
     const auditKey = auditChainKey(kek.kek);
     const audit = new AuditLog({ store, key: auditKey, clock, logger });
+    // Before the store closes: queued entries (batched sampled allows) are written first.
+    closers.push(() => audit.close());
     const keys = new KeyManager(
       { store, vault, clock, bus, logger },
       {

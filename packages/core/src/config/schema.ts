@@ -385,7 +385,7 @@ export const configSchema = z
           .max(1)
           .default(0.01)
           .describe(
-            'Share of allowed requests written to the audit log, after the answer (every denial always is, before it).',
+            'Share of allowed requests written to the audit log, after the answer and batched, within 100 ms (every denial always is, before it).',
           ),
         max_header_bytes: z
           .number()

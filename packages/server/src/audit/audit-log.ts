@@ -20,13 +20,17 @@ interface Pending {
 }
 
 const MAX_BATCH = 500;
+/** Longest a note waits for company before it is written alone. */
+export const NOTE_DELAY_MS = 100;
+const ignore = () => {};
 const MAX_ATTEMPTS = 8;
 
 /**
  * The append-only audit log. `record()` resolves once the entry is durable, so callers answer
  * only after it is written. Entries that arrive while a write is in flight are committed
  * together in the next transaction (group commit): one round trip for many requests, so the
- * log keeps up with the token endpoint. Another instance appending first makes our seq collide
+ * log keeps up with the token endpoint. `note()` is for entries no caller waits for; they wait up
+ * to NOTE_DELAY_MS for company. Another instance appending first makes our seq collide
  * on the primary key; we re-read the head and chain again, so the chain never forks.
  */
 export class AuditLog {
@@ -37,6 +41,10 @@ export class AuditLog {
   readonly #queue: Pending[] = [];
   #head: { seq: number; hash: string } | undefined | null = null;
   #flushing = false;
+  /** The flush in flight or last run (close() waits for it). */
+  #flushed: Promise<void> | undefined;
+  /** Pending write of notes alone (see note()). */
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: { store: Store; key: Buffer; clock: Clock; logger: Logger }) {
     this.#store = deps.store;
@@ -48,12 +56,50 @@ export class AuditLog {
   record(event: AuditEvent): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, at: this.#clock.nowMs(), resolve, reject });
-      if (!this.#flushing) {
-        this.#flushing = true;
-        // Wait for the rest of this event-loop turn: every request handled in it joins one commit.
-        setImmediate(() => void this.#flush());
-      }
+      this.#schedule(true);
     });
+  }
+
+  /**
+   * An entry no caller waits for (a sampled allow): it joins the next commit, or is written
+   * within {@link NOTE_DELAY_MS} when no other entry comes. Batching these saves a transaction
+   * per sampled request; a write that fails is logged like any other.
+   */
+  note(event: AuditEvent): void {
+    this.#queue.push({ event, at: this.#clock.nowMs(), resolve: ignore, reject: ignore });
+    this.#schedule(false);
+  }
+
+  /** Writes what is queued (notes included) and waits for any write in flight. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#flushing && this.#queue.length > 0) {
+      this.#flushing = true;
+      this.#flushed = this.#flush();
+    }
+    await this.#flushed;
+  }
+
+  #schedule(urgent: boolean): void {
+    // A running flush drains the queue, this entry included.
+    if (this.#flushing) return;
+    if (urgent) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#flushing = true;
+      // Wait for the rest of this event-loop turn: every request handled in it joins one commit.
+      setImmediate(() => {
+        this.#flushed = this.#flush();
+      });
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#flushing) return;
+      this.#flushing = true;
+      this.#flushed = this.#flush();
+    }, NOTE_DELAY_MS);
   }
 
   async #flush(): Promise<void> {

@@ -10,7 +10,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { AUDIT_GENESIS, auditChainKey } from '../../src/audit/audit-chain.js';
-import { AuditLog } from '../../src/audit/audit-log.js';
+import { AuditLog, NOTE_DELAY_MS } from '../../src/audit/audit-log.js';
 import { verifyAuditChain } from '../../src/audit/verify-audit.js';
 import { createEmbeddedStore, createPostgresStore } from '../../src/storage/index.js';
 import { describeAdapter, servers, uniqueName } from '../support/servers.js';
@@ -47,6 +47,34 @@ function auditSuite(h: Harness): void {
     assert.equal(records[1]?.prevHash, records[0]?.hash);
     const result = await verifyAuditChain(store, key);
     assert.deepEqual(result, { ok: true, entries: 300, headSeq: 300 });
+  });
+
+  it('notes are batched: written with the next record, alone after a delay, or at close', async (t) => {
+    const { store } = await h.open(t);
+    const audit = log(store);
+    audit.note({ actor: 'jwt:a', action: 'gateway.allowed', target: 'r1' });
+    audit.note({ actor: 'jwt:b', action: 'gateway.allowed', target: 'r2' });
+    // A turn of the event loop later nothing is written yet: notes wait for company.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await store.audit.head(), undefined);
+    // A record that is waited for takes the notes along, in the order they came.
+    const denied = await audit.record({ actor: 'anonymous', action: 'gateway.denied', target: 'r3' });
+    assert.equal(denied.seq, 3);
+    assert.deepEqual(
+      (await store.audit.list(0, 10)).map((r) => r.target),
+      ['r1', 'r2', 'r3'],
+    );
+    // Alone, a note is written within NOTE_DELAY_MS (the test waits for the write, not a time).
+    audit.note({ actor: 'jwt:c', action: 'gateway.allowed', target: 'r4' });
+    for (let i = 0; i < 100 && (await store.audit.head())?.seq !== 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, NOTE_DELAY_MS / 4));
+    }
+    assert.equal((await store.audit.head())?.target, 'r4');
+    // close() writes what is still queued.
+    audit.note({ actor: 'jwt:d', action: 'gateway.allowed', target: 'r5' });
+    await audit.close();
+    assert.equal((await store.audit.head())?.target, 'r5');
+    assert.deepEqual(await verifyAuditChain(store, key), { ok: true, entries: 5, headSeq: 5 });
   });
 
   it('two writers on one database (two instances) never fork the chain', async (t) => {
