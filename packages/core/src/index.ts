@@ -61,7 +61,7 @@ export {
   verifyJwtWithRemote,
 } from './jwt/index.js';
 export type { Bus, BusHandler, BusMessage, Unsubscribe } from './ports/bus.js';
-export type { Cache } from './ports/cache.js';
+export type { Cache, WindowCounts } from './ports/cache.js';
 export type {
   AccessTokenFormat,
   ApiKeyPatch,

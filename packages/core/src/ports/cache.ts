@@ -3,6 +3,12 @@
  * callers serialize. TTLs are in seconds. Implementations must be safe across processes
  * when the adapter is shared (Redis) and within one process for the in-memory adapter.
  */
+/** Hits in the current fixed window and in the one before it (see {@link Cache.windowHit}). */
+export interface WindowCounts {
+  current: number;
+  previous: number;
+}
+
 export interface Cache {
   readonly kind: string;
   get(key: string): Promise<string | null>;
@@ -16,6 +22,12 @@ export interface Cache {
    * when the counter is created and left alone afterwards (fixed window semantics).
    */
   increment(key: string, by: number, ttlSeconds: number): Promise<number>;
+  /**
+   * A sliding-window rate limit's one step: counts a hit in fixed window `index` of `key` (a
+   * window is `windowSeconds` long) and returns that window's count with the previous window's,
+   * atomically and in one round trip. Each window's count lives two windows.
+   */
+  windowHit(key: string, index: number, windowSeconds: number): Promise<WindowCounts>;
   /** Remaining TTL in seconds; null when the key is absent or has no TTL. */
   ttl(key: string): Promise<number | null>;
   /** Adds members to a set; returns how many were new. The TTL, when given, is (re)set. */

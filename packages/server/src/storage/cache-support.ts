@@ -19,3 +19,10 @@ export function assertStep(by: number): void {
 export function assertOptionalTtl(ttlSeconds: number | undefined): void {
   if (ttlSeconds !== undefined) assertTtl(ttlSeconds);
 }
+
+/** A window index is a whole, non-negative number (time / window length, floored). */
+export function assertWindowIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 0) {
+    throw new RangeError(`window index must be a whole number >= 0, got ${index}`);
+  }
+}

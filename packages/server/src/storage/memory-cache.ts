@@ -1,5 +1,5 @@
 import { type Cache, type Clock, GatehouseError, systemClock } from '@gatehouse/core';
-import { assertOptionalTtl, assertStep, assertTtl } from './cache-support.js';
+import { assertOptionalTtl, assertStep, assertTtl, assertWindowIndex } from './cache-support.js';
 
 /** Options of {@link createMemoryCache}. */
 export interface MemoryCacheOptions {
@@ -19,7 +19,9 @@ export interface MemoryCache extends Cache {
 
 type Entry =
   | { type: 'string'; value: string; expiresAtMs: number | null }
-  | { type: 'set'; members: Set<string>; expiresAtMs: number | null };
+  | { type: 'set'; members: Set<string>; expiresAtMs: number | null }
+  // A sliding window's two counts in one entry: one lookup per hit (see windowHit).
+  | { type: 'window'; index: number; current: number; previous: number; expiresAtMs: number | null };
 
 /**
  * The single-process Cache. Expiry is lazy (checked on every read) plus a periodic sweep so
@@ -108,6 +110,26 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
       }
       entry.value = String(current + by);
       return current + by;
+    },
+    async windowHit(key, index, windowSeconds) {
+      assertWindowIndex(index);
+      assertTtl(windowSeconds);
+      const entry = liveOf(key, 'window');
+      // As on Redis: a window's count lives two windows from its first hit (the next one reads it).
+      const expiresAtMs = expiry(windowSeconds * 2);
+      if (entry === undefined || entry.index < index - 1) {
+        entries.set(key, { type: 'window', index, current: 1, previous: 0, expiresAtMs });
+        return { current: 1, previous: 0 };
+      }
+      if (entry.index === index - 1) {
+        entry.previous = entry.current;
+        entry.current = 0;
+        entry.index = index;
+        entry.expiresAtMs = expiresAtMs;
+      }
+      // (entry.index > index: a caller stamped just before the window turned; counted in the new one.)
+      entry.current++;
+      return { current: entry.current, previous: entry.previous };
     },
     async ttl(key) {
       const entry = live(key);

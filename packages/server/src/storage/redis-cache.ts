@@ -1,5 +1,5 @@
 import type { Cache } from '@gatehouse/core';
-import { assertOptionalTtl, assertStep, assertTtl } from './cache-support.js';
+import { assertOptionalTtl, assertStep, assertTtl, assertWindowIndex } from './cache-support.js';
 import { closeRedis, openRedis, RedisScript, redisCaller } from './redis-client.js';
 
 /** Options of {@link createRedisCache}. */
@@ -23,6 +23,14 @@ local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if created then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return value
+`);
+
+// One round trip per rate-limited request: count in this window, read the one before. The TTL is
+// set by whoever created the window's counter, two windows long (the next window reads it).
+const windowHitScript = new RedisScript(`
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {current, tonumber(redis.call('GET', KEYS[2]) or '0')}
 `);
 
 /**
@@ -63,6 +71,19 @@ export function createRedisCache(options: RedisCacheOptions): RedisCache {
       assertStep(by);
       assertTtl(ttlSeconds);
       return call(async () => Number(await incrementScript.run(client, [k(key)], [by, ttlSeconds])));
+    },
+    async windowHit(key, index, windowSeconds) {
+      assertWindowIndex(index);
+      assertTtl(windowSeconds);
+      // Both windows under the key's one hash tag: the same Cluster slot, one script.
+      const keys = [`${k(key)}:${index}`, `${k(key)}:${index - 1}`];
+      return call(async () => {
+        const [current, previous] = (await windowHitScript.run(client, keys, [windowSeconds * 2])) as [
+          number,
+          number,
+        ];
+        return { current: Number(current), previous: Number(previous) };
+      });
     },
     ttl: (key) =>
       call(async () => {

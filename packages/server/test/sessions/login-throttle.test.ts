@@ -30,6 +30,7 @@ function gatedCache(): { cache: Cache; holdNextIncrement(): { reached: Promise<v
       }
       return inner.increment(k, by, t);
     },
+    windowHit: (k, i, w) => inner.windowHit(k, i, w),
     ttl: (k) => inner.ttl(k),
     setAdd: (k, m, t) => inner.setAdd(k, m, t),
     setRemove: (k, m) => inner.setRemove(k, m),

@@ -117,6 +117,53 @@ function cacheContract(h: CacheHarness): void {
     assert.ok(ttl !== null && ttl > 0 && ttl <= 60);
   });
 
+  it('windowHit counts in its window and reads the one before; a skipped window reads zero', async (t) => {
+    const { cache } = await h.open(t);
+    assert.deepEqual(await cache.windowHit('rl:a', 10, 60), { current: 1, previous: 0 });
+    assert.deepEqual(await cache.windowHit('rl:a', 10, 60), { current: 2, previous: 0 });
+    assert.deepEqual(await cache.windowHit('rl:a', 10, 60), { current: 3, previous: 0 });
+    assert.deepEqual(await cache.windowHit('rl:b', 10, 60), { current: 1, previous: 0 }, 'keys apart');
+    assert.deepEqual(await cache.windowHit('rl:a', 11, 60), { current: 1, previous: 3 });
+    assert.deepEqual(await cache.windowHit('rl:a', 11, 60), { current: 2, previous: 3 });
+    assert.deepEqual(await cache.windowHit('rl:a', 13, 60), { current: 1, previous: 0 });
+    await assert.rejects(cache.windowHit('rl:a', 1.5, 60), RangeError);
+    await assert.rejects(cache.windowHit('rl:a', -1, 60), RangeError);
+    await assert.rejects(cache.windowHit('rl:a', 14, 0), RangeError);
+    assert.deepEqual(
+      await cache.windowHit('rl:a', 14, 60),
+      { current: 1, previous: 1 },
+      'refusals changed nothing',
+    );
+  });
+
+  it('windowHit from several clients at once is atomic', async (t) => {
+    const { cache, peer } = await h.open(t);
+    const clients = [cache, await peer(), await peer(), await peer()];
+    await cache.windowHit('rl:many', 6, 60);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (clients[i % clients.length] as Cache).windowHit('rl:many', 7, 60),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.current).sort((a, b) => a - b),
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    assert.ok(results.every((r) => r.previous === 1));
+  });
+
+  it('a window count lives two windows from its first hit', async (t) => {
+    const { cache, elapse } = await h.open(t);
+    await cache.windowHit('rl:t', 3, 1);
+    await cache.windowHit('rl:t', 3, 1);
+    await elapse(1100);
+    // Still read as the previous window one window later...
+    assert.deepEqual(await cache.windowHit('rl:t', 4, 1), { current: 1, previous: 2 });
+    await elapse(2100);
+    // ...and gone once both have lived out their two windows.
+    assert.deepEqual(await cache.windowHit('rl:t', 4, 1), { current: 1, previous: 0 });
+  });
+
   it('sets: add counts new members, has/members/remove, an emptied set disappears', async (t) => {
     const { cache } = await h.open(t);
     assert.equal(await cache.setAdd('s', ['a', 'b', 'a']), 2);

@@ -16,9 +16,10 @@ export interface RateVerdict {
 
 /**
  * Sliding-window rate limits in the shared cache: the current fixed window's count plus the
- * previous window's, weighted by how much of it still overlaps the sliding window. Both counters
- * are atomic increments, in memory on the embedded default and in Redis when shared, so a limit
- * holds across every gateway instance. Refused requests count too: hammering does not pay.
+ * previous window's, weighted by how much of it still overlaps the sliding window. One atomic
+ * step of the cache counts and reads both (in memory on the embedded default, one Redis script
+ * when shared), so a limit holds across every gateway instance. Refused requests count too:
+ * hammering does not pay.
  */
 export class RateLimiter {
   readonly #cache: Cache;
@@ -33,8 +34,7 @@ export class RateLimiter {
     const now = this.#clock.nowMs() / 1000;
     const index = Math.floor(now / window);
     const elapsed = now - index * window;
-    const current = await this.#cache.increment(`rl:${key}:${index}`, 1, window * 2);
-    const previous = Number((await this.#cache.get(`rl:${key}:${index - 1}`)) ?? 0);
+    const { current, previous } = await this.#cache.windowHit(`rl:${key}`, index, window);
     const weight = 1 - elapsed / window;
     const estimate = previous * weight + current;
     const reset = Math.max(1, Math.ceil(window - elapsed));
