@@ -145,6 +145,8 @@ export class HotHistogram<T extends string> extends Histogram<T> {
     const values: (MetricValueWithName<T> & { exemplar?: null })[] = [];
     const bucket = `${this.#metricName}_bucket`;
     for (const series of this.#series.values()) {
+      // Like prom-client: a label set is exposed from its first observation on (and not after a reset).
+      if (series.count === 0) continue;
       let cumulative = 0;
       this.#bounds.forEach((bound, i) => {
         cumulative += series.counts[i] as number;
