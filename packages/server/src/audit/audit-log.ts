@@ -89,9 +89,8 @@ export class AuditLog {
       this.#timer = undefined;
       this.#flushing = true;
       // Wait for the rest of this event-loop turn: every request handled in it joins one commit.
-      setImmediate(() => {
-        this.#flushed = this.#flush();
-      });
+      // Kept as the flush in flight from now on, so close() waits for it even before it starts.
+      this.#flushed = new Promise((resolve) => setImmediate(() => resolve(this.#flush())));
       return;
     }
     this.#timer ??= setTimeout(() => {

@@ -70,11 +70,13 @@ function auditSuite(h: Harness): void {
       await new Promise((resolve) => setTimeout(resolve, NOTE_DELAY_MS / 4));
     }
     assert.equal((await store.audit.head())?.target, 'r4');
-    // close() writes what is still queued.
+    // close() writes what is still queued, also a record whose commit has not started yet.
     audit.note({ actor: 'jwt:d', action: 'gateway.allowed', target: 'r5' });
+    const last = audit.record({ actor: 'anonymous', action: 'gateway.denied', target: 'r6' });
     await audit.close();
-    assert.equal((await store.audit.head())?.target, 'r5');
-    assert.deepEqual(await verifyAuditChain(store, key), { ok: true, entries: 5, headSeq: 5 });
+    assert.equal((await store.audit.head())?.target, 'r6');
+    assert.equal((await last).seq, 6);
+    assert.deepEqual(await verifyAuditChain(store, key), { ok: true, entries: 6, headSeq: 6 });
   });
 
   it('two writers on one database (two instances) never fork the chain', async (t) => {
