@@ -1,14 +1,14 @@
-/**
- * The shared ephemeral state port: TTL keys, atomic counters and sets. Values are strings;
- * callers serialize. TTLs are in seconds. Implementations must be safe across processes
- * when the adapter is shared (Redis) and within one process for the in-memory adapter.
- */
 /** Hits in the current fixed window and in the one before it (see {@link Cache.windowHit}). */
 export interface WindowCounts {
   current: number;
   previous: number;
 }
 
+/**
+ * The shared ephemeral state port: TTL keys, atomic counters and sets. Values are strings;
+ * callers serialize. TTLs are in seconds. Implementations must be safe across processes
+ * when the adapter is shared (Redis) and within one process for the in-memory adapter.
+ */
 export interface Cache {
   readonly kind: string;
   get(key: string): Promise<string | null>;
