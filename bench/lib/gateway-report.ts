@@ -260,7 +260,7 @@ function notes(report: GatewayReport): string[] {
       'req/s in the same process, an upper bound), and the run is capped at the pool size, so no token is presented twice.',
     `- The route's rate limit is ${int(GATEWAY_RATE_LIMIT)} per 60 s per sub, the largest the config schema allows ` +
       '(`gateway.routes[].rate_limit.limit` ≤ 1,000,000): every token here has the same sub, and no run comes near it; ' +
-      'the limiter still counts every request (two shared-cache operations).',
+      'the limiter still counts every request (one atomic shared-cache step, `Cache.windowHit`).',
   );
   if (report.profiles.length > 0) {
     out.push(
