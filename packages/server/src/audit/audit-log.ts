@@ -23,6 +23,8 @@ const MAX_BATCH = 500;
 /** Longest a note waits for company before it is written alone. */
 export const NOTE_DELAY_MS = 100;
 const ignore = () => {};
+const closedError = () =>
+  new GatehouseError('ERR_STORE_UNAVAILABLE', 'the audit log is closed (shutting down)', { status: 503 });
 const MAX_ATTEMPTS = 8;
 
 /**
@@ -41,6 +43,7 @@ export class AuditLog {
   readonly #queue: Pending[] = [];
   #head: { seq: number; hash: string } | undefined | null = null;
   #flushing = false;
+  #closed = false;
   /** The flush in flight or last run (close() waits for it). */
   #flushed: Promise<void> | undefined;
   /** Pending write of notes alone (see note()). */
@@ -54,6 +57,7 @@ export class AuditLog {
   }
 
   record(event: AuditEvent): Promise<AuditRecord> {
+    if (this.#closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, at: this.#clock.nowMs(), resolve, reject });
       this.#schedule(true);
@@ -66,12 +70,21 @@ export class AuditLog {
    * per sampled request; a write that fails is logged like any other.
    */
   note(event: AuditEvent): void {
+    if (this.#closed) {
+      // A request finishing during shutdown: its store is gone, so the entry cannot be kept.
+      this.#logger.warn({ action: event.action, target: event.target }, 'audit log closed: entry dropped');
+      return;
+    }
     this.#queue.push({ event, at: this.#clock.nowMs(), resolve: ignore, reject: ignore });
     this.#schedule(false);
   }
 
-  /** Writes what is queued (notes included) and waits for any write in flight. */
+  /**
+   * Writes what is queued (notes included) and waits for any write in flight; afterwards
+   * `record()` fails with ERR_STORE_UNAVAILABLE and `note()` drops its entry with a warning.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#flushing && this.#queue.length > 0) {

@@ -21,7 +21,11 @@ export interface HotHistogramChild {
 
 const KEY_SEPARATOR = '\u0000';
 
+/** The label object of a child; the values must match `labelNames` one for one, as in prom-client. */
 function labelsOf<T extends string>(names: readonly T[], values: readonly string[]): LabelValues<T> {
+  if (values.length !== names.length) {
+    throw new Error(`expected ${names.length} label values (${names.join(', ')}), got ${values.length}`);
+  }
   const labels: Partial<Record<T, string>> = {};
   names.forEach((name, i) => {
     labels[name] = values[i] ?? '';
@@ -39,7 +43,8 @@ export class HotCounter<T extends string> extends Counter<T> {
   readonly #names: readonly T[];
   readonly #children = new Map<string, { labels: LabelValues<T>; pending: number; inc(): void }>();
 
-  constructor(config: Omit<CounterConfiguration<T>, 'collect'>) {
+  // Exemplars would swap prom-client's inc() for one taking an object, which the flush cannot use.
+  constructor(config: Omit<CounterConfiguration<T>, 'collect' | 'enableExemplars'>) {
     super({
       ...config,
       collect() {
@@ -83,6 +88,10 @@ export class HotCounter<T extends string> extends Counter<T> {
   }
 }
 
+function notHere(): never {
+  throw new Error('a HotHistogram observes through child(label values…) only');
+}
+
 interface HistogramSeries<T extends string> extends HotHistogramChild {
   labels: LabelValues<T>;
   /** Observations per bucket (not cumulative); the last slot is above every bound. */
@@ -112,6 +121,25 @@ export class HotHistogram<T extends string> extends Histogram<T> {
     this.#bounds = [...config.buckets].sort((a, b) => a - b);
     this.#metricName = config.name;
     this.#help = config.help;
+    // prom-client's constructor sets observe() on the instance; what it records would never be
+    // exposed here, so it refuses instead of losing the value.
+    this.observe = notHere;
+  }
+
+  override labels(..._values: unknown[]): never {
+    return notHere();
+  }
+
+  override startTimer(..._labels: unknown[]): never {
+    return notHere();
+  }
+
+  override zero(..._labels: unknown[]): never {
+    return notHere();
+  }
+
+  override remove(..._values: unknown[]): never {
+    return notHere();
   }
 
   /** The child for these label values, in `labelNames` order; made once per label set. */

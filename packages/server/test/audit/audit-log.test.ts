@@ -77,6 +77,14 @@ function auditSuite(h: Harness): void {
     assert.equal((await store.audit.head())?.target, 'r6');
     assert.equal((await last).seq, 6);
     assert.deepEqual(await verifyAuditChain(store, key), { ok: true, entries: 6, headSeq: 6 });
+    // Closed: a record is refused as unavailable, a note is dropped, and nothing more is written.
+    await assert.rejects(audit.record({ actor: 'anonymous', action: 'gateway.denied', target: 'r7' }), {
+      code: 'ERR_STORE_UNAVAILABLE',
+    });
+    audit.note({ actor: 'jwt:e', action: 'gateway.allowed', target: 'r8' });
+    await audit.close();
+    await new Promise((resolve) => setTimeout(resolve, NOTE_DELAY_MS * 2));
+    assert.equal((await store.audit.head())?.seq, 6);
   });
 
   it('two writers on one database (two instances) never fork the chain', async (t) => {

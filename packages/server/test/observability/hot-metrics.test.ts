@@ -79,4 +79,14 @@ describe('hot metrics', () => {
     child.observe(0.01);
     assert.match(await m.hot.metrics(), /x_seconds_count\{route="a"\} 1\n/);
   });
+
+  it("refuse what they would not expose: the wrong number of label values, prom-client's own observe", () => {
+    const m = pair();
+    assert.throws(() => m.hotCounter.child('only-route'), /expected 2 label values/);
+    assert.throws(() => m.hotHistogram.child('a', 'extra'), /expected 1 label values/);
+    assert.throws(() => m.hotHistogram.observe({ route: 'a' }, 0.1), /through child/);
+    assert.throws(() => m.hotHistogram.labels('a'), /through child/);
+    assert.throws(() => m.hotHistogram.startTimer(), /through child/);
+    assert.throws(() => m.hotHistogram.zero({ route: 'a' }), /through child/);
+  });
 });

@@ -824,6 +824,41 @@ await describeAdapter('Store contract: postgres', servers.postgres, () => {
     }
   });
 
+  it("without a configured schema, migrates into the connection's own schema, once", async () => {
+    const own = uniqueName('gh_test');
+    const admin = new pg.Client({ connectionString: servers.postgres.url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema ${own}`);
+      // The search_path comes from the connection string, as an operator's role or URL would set it.
+      const url = new URL(servers.postgres.url);
+      url.searchParams.set('options', `-c search_path=${own}`);
+      for (let run = 0; run < 2; run++) {
+        const store = createPostgresStore({ url: url.toString(), poolSize: 2 });
+        // (run 1 finds run 0's bookkeeping in the same schema)
+        try {
+          await store.migrate();
+          assert.deepEqual(await store.clients.list(), []);
+        } finally {
+          await store.close();
+        }
+      }
+      const tables = await admin.query<{ table_name: string }>(
+        'select table_name from information_schema.tables where table_schema = $1',
+        [own],
+      );
+      const names = tables.rows.map((row) => row.table_name);
+      assert.ok(names.includes('clients') && names.includes('kysely_migration'), names.join(', '));
+      // The second store found the bookkeeping there and applied nothing again (a rerun would have
+      // failed on the existing tables).
+      const applied = await admin.query<{ n: string }>(`select count(*) as n from ${own}.kysely_migration`);
+      assert.ok(Number(applied.rows[0]?.n) > 0);
+    } finally {
+      await admin.query(`drop schema if exists ${own} cascade`);
+      await admin.end();
+    }
+  });
+
   it('rejects a schema name that is not a plain identifier', () => {
     assert.throws(() => openPostgres('bad-name; drop'), isGatehouseError('ERR_CONFIG_INVALID'));
   });
