@@ -146,6 +146,44 @@ test('the breaker opens after five failures, refuses at once, and a half-open pr
   await upstream.close();
 });
 
+test('a client that leaves while the answer streams is not an upstream failure; a body that breaks is', async () => {
+  let breakBody = false;
+  const target = await listen((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first chunk\n');
+    if (breakBody) {
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
+    const timer = setInterval(() => res.write('more\n'), 20);
+    res.on('close', () => clearInterval(timer));
+  });
+  const states: string[] = [];
+  const upstream = new Upstream([target], { ...base, onState: (_url, state) => states.push(state) });
+  const url = await front(upstream);
+  for (let i = 0; i < 6; i++) {
+    const answer = await request(`${url}/stream`);
+    assert.equal(answer.statusCode, 200);
+    for await (const chunk of answer.body) {
+      assert.match(String(chunk), /first chunk/);
+      break; // leaves: undici destroys the body, the connection closes
+    }
+  }
+  await sleep(100);
+  assert.deepEqual(states, [], 'six clients leaving did not open the circuit');
+  assert.equal(upstream.states()[0]?.state, 'closed');
+  // An upstream that breaks its body mid-answer does count, and the client's answer is cut short.
+  breakBody = true;
+  for (let i = 0; i < 5; i++) {
+    const answer = await request(`${url}/stream`);
+    assert.equal(answer.statusCode, 200);
+    await assert.rejects(answer.body.text());
+  }
+  await sleep(50);
+  assert.deepEqual(states, ['open']);
+  await upstream.close();
+});
+
 test('idempotent requests without a body are retried on the next target; others are not', async () => {
   const hits = { bad: 0, good: 0 };
   const bad = await listen((_req, res) => {

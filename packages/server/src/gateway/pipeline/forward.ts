@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { type Duplex, type Readable, Transform } from 'node:stream';
+import { type Duplex, type Readable, Transform, Writable } from 'node:stream';
 import { CircuitBreaker, type CircuitState, type Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -155,38 +155,51 @@ export class Upstream {
       if (!target) return last.ok ? { ok: false, reason: 'unreachable', target: last.target } : last;
       const started = process.hrtime.bigint();
       target.inFlight++;
+      let status = 0;
+      let retry = false;
       try {
-        const upstream = await target.pool.request({
-          path,
-          method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
-          headers: headers as Record<string, string>,
-          body,
-          headersTimeout: this.#timeoutMs,
-          bodyTimeout: this.#timeoutMs,
-        });
-        if (RETRY_STATUSES.has(upstream.statusCode) && attempt < attempts - 1) {
+        // undici's stream(): the body is written straight into the client's response (backpressure
+        // included) and the response ended, without a Readable and an async iterator in between.
+        await target.pool.stream(
+          {
+            path,
+            method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
+            headers: headers as Record<string, string>,
+            body,
+            headersTimeout: this.#timeoutMs,
+            bodyTimeout: this.#timeoutMs,
+          },
+          ({ statusCode, headers: upstreamHeaders }) => {
+            status = statusCode;
+            if (RETRY_STATUSES.has(statusCode) && attempt < attempts - 1) {
+              retry = true;
+              return discard();
+            }
+            if (statusCode >= 500) target.failed();
+            response.writeHead(statusCode, Object.assign(responseHeaders(upstreamHeaders), answer));
+            return response;
+          },
+        );
+        if (retry) {
           target.failed();
-          await upstream.body.dump();
-          last = { ok: true, status: upstream.statusCode, target: target.url, seconds: 0 };
+          last = { ok: true, status, target: target.url, seconds: 0 };
           continue;
         }
-        if (upstream.statusCode >= 500) target.failed();
-        else target.succeeded();
-        response.writeHead(upstream.statusCode, Object.assign(responseHeaders(upstream.headers), answer));
-        for await (const chunk of upstream.body) {
-          if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
-        }
-        response.end();
-        return {
-          ok: true,
-          status: upstream.statusCode,
-          target: target.url,
-          seconds: Number(process.hrtime.bigint() - started) / 1e9,
-        };
+        // A success is a whole answer: a body that breaks half-way counts as a failure below.
+        if (status < 500) target.succeeded();
+        return { ok: true, status, target: target.url, seconds: secondsSince(started) };
       } catch (err) {
         if (tooLarge) return { ok: false, reason: 'too_large', target: target.url };
+        // undici destroys the client's response with the upstream's error when the upstream breaks
+        // mid-answer; the stream then reports a premature close, so the cause is read there.
+        const cause = response.errored ?? err;
+        const code = (cause as { code?: string }).code ?? '';
+        // The client left while the answer streamed: the upstream answered, nothing failed there.
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE' && status !== 0 && !retry) {
+          if (status < 500) target.succeeded();
+          return { ok: true, status, target: target.url, seconds: secondsSince(started) };
+        }
         target.failed();
-        const code = (err as { code?: string }).code ?? '';
         last = {
           ok: false,
           reason: /TIMEOUT/.test(code) ? 'timeout' : 'unreachable',
@@ -257,6 +270,15 @@ export class Upstream {
     }
     return undefined;
   }
+}
+
+function secondsSince(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Where the body of an answer that is retried elsewhere goes. */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
