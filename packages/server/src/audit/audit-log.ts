@@ -85,33 +85,30 @@ export class AuditLog {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (!this.#flushing && this.#queue.length > 0) {
-      this.#flushing = true;
-      this.#flushed = this.#flush();
-    }
+    if (!this.#flushing && this.#queue.length > 0) this.#startFlush(false);
     await this.#flushed;
   }
 
   #schedule(urgent: boolean): void {
     // A running flush drains the queue, this entry included.
     if (this.#flushing) return;
-    if (urgent) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#flushing = true;
-      // Wait for the rest of this event-loop turn: every request handled in it joins one commit.
-      // Kept as the flush in flight from now on, so close() waits for it even before it starts.
-      this.#flushed = new Promise((resolve) => setImmediate(() => resolve(this.#flush())));
-      return;
-    }
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#flushing) return;
-      this.#flushing = true;
-      this.#flushed = this.#flush();
-    }, NOTE_DELAY_MS);
+    // Urgent: wait for the rest of this event-loop turn, so every request handled in it joins one commit.
+    if (urgent) this.#startFlush(true);
+    else this.#timer ??= setTimeout(() => this.#startFlush(false), NOTE_DELAY_MS);
+  }
+
+  /**
+   * Starts the flush that drains the queue, at once or after this event-loop turn. It is the flush
+   * in flight from this moment, so close() waits for it even before it runs.
+   */
+  #startFlush(afterThisTurn: boolean): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#flushing) return;
+    this.#flushing = true;
+    this.#flushed = afterThisTurn
+      ? new Promise((resolve) => setImmediate(() => resolve(this.#flush())))
+      : this.#flush();
   }
 
   async #flush(): Promise<void> {

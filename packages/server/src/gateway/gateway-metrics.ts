@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import { boundChild } from '../internal/bounded-map.js';
 import {
   HotCounter,
   type HotCounterChild,
@@ -84,12 +85,7 @@ export class GatewaySeries {
   /** A request answered with `status` after `seconds` in the gateway. */
   finished(route: string, status: number, seconds?: number): void {
     const series = this.#route(route);
-    let requests = series.byStatus.get(status);
-    if (requests === undefined) {
-      requests = this.#metrics.requests.child(route, String(status));
-      series.byStatus.set(status, requests);
-    }
-    requests.inc();
+    boundChild(series.byStatus, status, () => this.#metrics.requests.child(route, String(status))).inc();
     if (seconds !== undefined) series.duration.observe(seconds);
   }
 
@@ -106,15 +102,10 @@ export class GatewaySeries {
   }
 
   #route(route: string): RouteSeries {
-    let series = this.#routes.get(route);
-    if (series === undefined) {
-      series = {
-        byStatus: new Map(),
-        duration: this.#metrics.duration.child(route),
-        upstream: this.#metrics.upstreamSeconds.child(route),
-      };
-      this.#routes.set(route, series);
-    }
-    return series;
+    return boundChild(this.#routes, route, () => ({
+      byStatus: new Map(),
+      duration: this.#metrics.duration.child(route),
+      upstream: this.#metrics.upstreamSeconds.child(route),
+    }));
   }
 }

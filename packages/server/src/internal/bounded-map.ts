@@ -12,3 +12,16 @@ export function makeRoom<K, V>(map: Map<K, V>, limit: number): void {
     if (--evict <= 0) break;
   }
 }
+
+/**
+ * The value under `key`, made once by `make`: for metric children bound to a label set and other
+ * small, bounded memo tables.
+ */
+export function boundChild<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}

@@ -8,6 +8,7 @@ import {
   type MetricType,
   type MetricValueWithName,
 } from 'prom-client';
+import { boundChild } from '../internal/bounded-map.js';
 
 /** A counter child of a {@link HotCounter}. */
 export interface HotCounterChild {
@@ -56,9 +57,7 @@ export class HotCounter<T extends string> extends Counter<T> {
 
   /** The child for these label values, in `labelNames` order; made once per label set. */
   child(...values: string[]): HotCounterChild {
-    const key = values.join(KEY_SEPARATOR);
-    let child = this.#children.get(key);
-    if (child === undefined) {
+    return boundChild(this.#children, values.join(KEY_SEPARATOR), () => {
       const made = {
         labels: labelsOf(this.#names, values),
         pending: 0,
@@ -66,10 +65,8 @@ export class HotCounter<T extends string> extends Counter<T> {
           made.pending++;
         },
       };
-      child = made;
-      this.#children.set(key, child);
-    }
-    return child;
+      return made;
+    });
   }
 
   override reset(): void {
@@ -144,9 +141,7 @@ export class HotHistogram<T extends string> extends Histogram<T> {
 
   /** The child for these label values, in `labelNames` order; made once per label set. */
   child(...values: string[]): HotHistogramChild {
-    const key = values.join(KEY_SEPARATOR);
-    let series = this.#series.get(key);
-    if (series === undefined) {
+    return boundChild(this.#series, values.join(KEY_SEPARATOR), () => {
       const bounds = this.#bounds;
       const made: HistogramSeries<T> = {
         labels: labelsOf(this.#names, values),
@@ -162,10 +157,8 @@ export class HotHistogram<T extends string> extends Histogram<T> {
           made.count++;
         },
       };
-      series = made;
-      this.#series.set(key, series);
-    }
-    return series;
+      return made;
+    });
   }
 
   override async get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>> {

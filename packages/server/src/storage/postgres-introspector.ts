@@ -6,6 +6,7 @@ import {
   DEFAULT_MIGRATION_TABLE,
   type Kysely,
   PostgresDialect,
+  PostgresIntrospector,
   type SchemaMetadata,
   sql,
   type TableMetadata,
@@ -35,16 +36,16 @@ interface ColumnRow {
  */
 export class CurrentSchemaIntrospector implements DatabaseIntrospector {
   readonly #db: Kysely<unknown>;
+  /** Kysely's own, for what reads no table by name (the schema list). */
+  readonly #kysely: PostgresIntrospector;
 
   constructor(db: Kysely<unknown>) {
     this.#db = db;
+    this.#kysely = new PostgresIntrospector(db);
   }
 
-  async getSchemas(): Promise<SchemaMetadata[]> {
-    const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(
-      this.#db,
-    );
-    return rows.map((row) => ({ name: row.name }));
+  getSchemas(): Promise<SchemaMetadata[]> {
+    return this.#kysely.getSchemas();
   }
 
   async getTables(
