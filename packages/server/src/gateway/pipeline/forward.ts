@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { type Duplex, type Readable, Transform, Writable } from 'node:stream';
+import { type Duplex, type Readable, Transform } from 'node:stream';
 import { CircuitBreaker, type CircuitState, type Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -155,12 +155,9 @@ export class Upstream {
       if (!target) return last.ok ? { ok: false, reason: 'unreachable', target: last.target } : last;
       const started = process.hrtime.bigint();
       target.inFlight++;
-      let status = 0;
-      let retry = false;
       try {
-        // undici's stream(): the body is written straight into the client's response (backpressure
-        // included) and the response ended, without a Readable and an async iterator in between.
-        await target.pool.stream(
+        const { status, retry } = await relay(
+          target.pool,
           {
             path,
             method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
@@ -169,16 +166,9 @@ export class Upstream {
             headersTimeout: this.#timeoutMs,
             bodyTimeout: this.#timeoutMs,
           },
-          ({ statusCode, headers: upstreamHeaders }) => {
-            status = statusCode;
-            if (RETRY_STATUSES.has(statusCode) && attempt < attempts - 1) {
-              retry = true;
-              return discard();
-            }
-            if (statusCode >= 500) target.failed();
-            response.writeHead(statusCode, Object.assign(responseHeaders(upstreamHeaders), answer));
-            return response;
-          },
+          response,
+          answer,
+          attempt < attempts - 1,
         );
         if (retry) {
           target.failed();
@@ -187,26 +177,26 @@ export class Upstream {
         }
         // A success is a whole answer: a body that breaks half-way counts as a failure below.
         if (status < 500) target.succeeded();
+        else target.failed();
         return { ok: true, status, target: target.url, seconds: secondsSince(started) };
       } catch (err) {
         if (tooLarge) return { ok: false, reason: 'too_large', target: target.url };
-        // undici destroys the client's response with the upstream's error when the upstream breaks
-        // mid-answer; the stream then reports a premature close, so the cause is read there.
-        const cause = response.errored ?? err;
-        const code = (cause as { code?: string }).code ?? '';
         // The client left while the answer streamed: the upstream answered, nothing failed there.
-        if (code === 'ERR_STREAM_PREMATURE_CLOSE' && status !== 0 && !retry) {
-          if (status < 500) target.succeeded();
-          return { ok: true, status, target: target.url, seconds: secondsSince(started) };
+        // (One that leaves before any answer is not told apart from an upstream that keeps it waiting.)
+        if (err instanceof ClientLeft && err.status !== 0) {
+          if (err.status < 500) target.succeeded();
+          else target.failed();
+          return { ok: true, status: err.status, target: target.url, seconds: secondsSince(started) };
         }
         target.failed();
+        const code = (err as { code?: string }).code ?? '';
         last = {
           ok: false,
           reason: /TIMEOUT/.test(code) ? 'timeout' : 'unreachable',
           target: target.url,
         };
-        // A response already under way cannot be replaced; end it as broken.
-        if (response.headersSent) {
+        // A response already under way (or a client gone) cannot be answered again; end it as broken.
+        if (response.headersSent || err instanceof ClientLeft) {
           response.destroy();
           return last;
         }
@@ -276,17 +266,107 @@ function secondsSince(started: bigint): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-/** Where the body of an answer that is retried elsewhere goes. */
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, done) => done() });
+/** The client went away while its answer streamed (the status the upstream had answered). */
+class ClientLeft extends Error {
+  constructor(readonly status: number) {
+    super('the client left before its answer was through');
+  }
 }
 
-function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+/** What one attempt ended with: the upstream's status, and whether its answer was set aside for a retry. */
+interface Relayed {
+  status: number;
+  retry: boolean;
+}
+
+/**
+ * One request to `pool` whose answer is written straight into the client's `response`: an undici
+ * dispatch handler, so the upstream's head goes out as it arrived (hop-by-hop fields dropped, the
+ * gateway's own `answer` fields in place of the upstream's) and each body chunk is written as it
+ * comes, with backpressure both ways. Resolves once the upstream's answer is complete; rejects with
+ * the upstream's error (the response destroyed if it had begun) or {@link ClientLeft}. With
+ * `mayRetry`, a 502/503/504 is not written but discarded, for the caller to try elsewhere.
+ *
+ * Why by hand: undici's `stream()` parses the head into an object, wraps each request in an
+ * AsyncResource and watches the response with `finished()` (a handful of listeners per request);
+ * on the gateway's hot path that was measurable, and none of it is needed here.
+ */
+function relay(
+  pool: Pool,
+  options: Dispatcher.DispatchOptions,
+  response: ServerResponse,
+  answer: Readonly<Record<string, string>>,
+  mayRetry: boolean,
+): Promise<Relayed> {
+  return new Promise<Relayed>((resolve, reject) => {
+    let status = 0;
+    let discarding = false;
+    let done = false;
+    let abort: ((reason?: Error) => void) | undefined;
+    const clientLeft = () => {
+      if (!done) abort?.(new ClientLeft(status));
+    };
+    response.once('close', clientLeft);
+    const settle = (err: Error | undefined) => {
+      if (done) return;
+      done = true;
+      response.off('close', clientLeft);
+      if (err === undefined) resolve({ status, retry: discarding });
+      else reject(err);
+    };
+    let resume: (() => void) | undefined;
+    // Backpressure: once the client's response buffers past its mark, the upstream is paused until it drains.
+    const paused = () => {
+      if (!response.writableNeedDrain || resume === undefined) return true;
+      response.once('drain', resume);
+      return false;
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+        if (response.destroyed) abortRequest(new ClientLeft(0));
+      },
+      onHeaders(statusCode, rawHeaders, resumeRequest) {
+        if (statusCode < 200) return true;
+        status = statusCode;
+        resume = resumeRequest;
+        if (mayRetry && RETRY_STATUSES.has(statusCode)) {
+          discarding = true;
+          return true;
+        }
+        response.writeHead(statusCode, answerHead(rawHeaders as Buffer[], answer));
+        return paused();
+      },
+      onData(chunk) {
+        if (discarding) return true;
+        return response.write(chunk) || paused();
+      },
+      onComplete() {
+        if (!discarding) response.end();
+        settle(undefined);
+      },
+      onError(err) {
+        if (!(err instanceof ClientLeft) && response.headersSent) response.destroy(err);
+        settle(err);
+      },
+    };
+    pool.dispatch(options, handler);
+  });
+}
+/**
+ * The client's answer head as a flat [name, value, …] list: the upstream's fields as they came
+ * (repeated ones such as Set-Cookie kept apart) minus hop-by-hop ones and those the gateway sets
+ * itself, then the gateway's `answer` fields. Bytes are read as latin1, as Node writes them.
+ */
+function answerHead(raw: readonly Buffer[], answer: Readonly<Record<string, string>>): string[] {
+  const head: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(name) || Object.hasOwn(answer, name)) continue;
+    head.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }
-  return out;
+  for (const name in answer) head.push(name, answer[name] as string);
+  return head;
 }
 
 /** The request body, refused once it passes `limit` bytes (a chunked body has no length to check first). */
