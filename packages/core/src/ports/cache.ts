@@ -25,9 +25,11 @@ export interface Cache {
   /**
    * A sliding-window rate limit's one step: counts a hit in fixed window `index` of `key` (a
    * window is `windowSeconds` long) and returns that window's count with the previous window's,
-   * atomically and in one round trip. Each window's count lives two windows.
+   * atomically and in one round trip. Each window's count lives two windows. An in-process
+   * adapter may answer with the counts themselves instead of a promise (the gateway asks on
+   * every request); refused arguments are a RangeError, thrown or rejected.
    */
-  windowHit(key: string, index: number, windowSeconds: number): Promise<WindowCounts>;
+  windowHit(key: string, index: number, windowSeconds: number): WindowCounts | Promise<WindowCounts>;
   /** Remaining TTL in seconds; null when the key is absent or has no TTL. */
   ttl(key: string): Promise<number | null>;
   /** Adds members to a set; returns how many were new. The TTL, when given, is (re)set. */

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ResolvedConfig } from '../config/load-config.js';
 import type { Metrics } from '../observability/metrics.js';
+import { andThen, type MaybePromise } from '../internal/maybe-async.js';
 import { ClientAddress } from './client-address.js';
 import { challengeFor, scopeChallenge, sendProblem } from './gateway-errors.js';
 import { GatewaySeries, gatewayMetrics } from './gateway-metrics.js';
@@ -22,9 +23,9 @@ import {
   buildAuthenticators,
   type RouteAuthContext,
 } from './pipeline/authenticate.js';
-import { authorize, type PolicyHook } from './pipeline/authorize.js';
+import { type AuthorizeOutcome, authorize, type PolicyHook } from './pipeline/authorize.js';
 import { type CircuitState, Upstream } from './pipeline/forward.js';
-import type { Identity } from './pipeline/identity.js';
+import type { AuthOutcome, Identity } from './pipeline/identity.js';
 import {
   HOP_BY_HOP,
   type InternalTokens,
@@ -85,6 +86,22 @@ type Decision =
       headers: OutgoingHttpHeaders;
     }
   | { ok: false };
+
+const REFUSED: Decision = Object.freeze({ ok: false });
+
+/** A request on its way through the stages of `#decide`: what each stage reads. */
+interface Passage {
+  request: IncomingMessage;
+  method: string;
+  route: CompiledRoute;
+  normalized: { path: string; rawPath: string; query: string };
+  clientIp: string;
+  requestId: string;
+  /** The gateway's answer headers (request id, rate-limit state), filled in as stages run. */
+  answer: AnswerHeaders;
+  refuse: Refuser;
+  started: bigint;
+}
 
 /**
  * The gateway: a node:http server (no framework on the data path) that runs each request
@@ -204,7 +221,8 @@ export class GatewayServer {
       return;
     }
     const refuse = refuserFor(response, answer);
-    const decision = await this.#decide(request, request.method ?? 'GET', url, answer, refuse);
+    const decided = this.#decide(request, request.method ?? 'GET', url, answer, refuse);
+    const decision = decided instanceof Promise ? await decided : decided;
     if (!decision.ok) return;
     const { route, rawPath, query, headers } = decision;
     const limit = this.#deps.config.gateway.body_limit_bytes;
@@ -246,34 +264,48 @@ export class GatewayServer {
 
   /**
    * Normalize → match → authenticate → authorize → rate limit → mutate. Answers the client
-   * itself (and returns ok: false) at the first stage that refuses.
+   * itself (and returns ok: false) at the first stage that refuses. Each stage below takes the
+   * one before's answer as soon as it is there: on the common path (a token verified before, an
+   * in-memory rate window, a fresh internal token) the whole chain runs without a promise.
    */
-  async #decide(
+  #decide(
     request: IncomingMessage,
     method: string,
     target: string,
     answer: AnswerHeaders,
     refuse: Refuser,
-  ): Promise<Decision> {
-    const requestId = answer['x-request-id'] as string;
+  ): MaybePromise<Decision> {
     const started = process.hrtime.bigint();
     const normalized = normalizeRequestTarget(target);
     if (!normalized.ok) {
       this.#finish('unmatched', 400, started);
       refuse(400, 'ERR_PATH_REJECTED', `the request path is ambiguous (${normalized.reason})`);
-      return { ok: false };
+      return REFUSED;
     }
-    const host = hostOf(request);
-    const route = this.#deps.routes.table.match(method, host, normalized.path);
+    const route = this.#deps.routes.table.match(method, hostOf(request), normalized.path);
     if (!route) {
       this.#finish('unmatched', 404, started);
       refuse(404, 'ERR_ROUTE_NOT_FOUND', 'no gateway route matches this request');
-      return { ok: false };
+      return REFUSED;
     }
-    const id = route.config.id;
-    const clientIp = this.#clientAddress.of(request);
     const pipeline = this.#pipeline(route.config);
-    const outcome = await authenticate(pipeline.chain, request.headers, pipeline.auth);
+    const passage: Passage = {
+      request,
+      method,
+      route,
+      normalized,
+      clientIp: this.#clientAddress.of(request),
+      requestId: answer['x-request-id'] as string,
+      answer,
+      refuse,
+      started,
+    };
+    return andThen(authenticate(pipeline.chain, request.headers, pipeline.auth), (outcome) =>
+      this.#authenticated(passage, outcome),
+    );
+  }
+
+  #authenticated(passage: Passage, outcome: AuthOutcome): MaybePromise<Decision> {
     this.#series.authResult(
       outcome.status === 'accepted'
         ? `accepted_${outcome.identity.credential}`
@@ -282,68 +314,69 @@ export class GatewayServer {
           : 'no_credentials',
     );
     if (outcome.status !== 'accepted') {
-      await this.#deny(
-        id,
+      return this.#refused(
+        passage,
         401,
-        clientIp,
         outcome.status === 'rejected' ? outcome.reason : 'no_credentials',
-        requestId,
+        undefined,
+        [
+          'ERR_AUTH_REQUIRED',
+          outcome.status === 'rejected' ? outcome.description : 'authentication is required',
+          { 'www-authenticate': challengeFor(outcome) },
+        ],
       );
-      this.#finish(id, 401, started);
-      refuse(
-        401,
-        'ERR_AUTH_REQUIRED',
-        outcome.status === 'rejected' ? outcome.description : 'authentication is required',
-        {
-          'www-authenticate': challengeFor(outcome),
-        },
-      );
-      return { ok: false };
     }
     const { identity } = outcome;
-    const verdict = await authorize(
-      route.config,
-      identity,
-      { method, path: normalized.path, ip: clientIp },
-      this.#deps.policy,
+    const { route, method, normalized, clientIp } = passage;
+    return andThen(
+      authorize(route.config, identity, { method, path: normalized.path, ip: clientIp }, this.#deps.policy),
+      (verdict) => this.#authorized(passage, identity, verdict),
     );
+  }
+
+  #authorized(passage: Passage, identity: Identity, verdict: AuthorizeOutcome): MaybePromise<Decision> {
     if (!verdict.allowed) {
-      await this.#deny(id, 403, clientIp, verdict.reason, requestId, identity.sub);
-      this.#finish(id, 403, started);
-      refuse(
-        403,
+      return this.#refused(passage, 403, verdict.reason, identity.sub, [
         'ERR_FORBIDDEN',
         `denied: ${verdict.reason}`,
         verdict.scope ? { 'www-authenticate': scopeChallenge(verdict.scope) } : {},
-      );
-      return { ok: false };
+      ]);
     }
+    const { route, clientIp } = passage;
     const limit = route.config.rate_limit;
-    if (limit) {
-      const rate = await this.#deps.rateLimiter.hit(
-        rateKey(id, limit, identity, clientIp),
+    if (!limit) return this.#withinLimit(passage, identity);
+    return andThen(
+      this.#deps.rateLimiter.hit(
+        rateKey(route.config.id, limit, identity, clientIp),
         limit.limit,
         limit.window,
-      );
-      answer['ratelimit-limit'] = String(rate.limit);
-      answer['ratelimit-remaining'] = String(rate.remaining);
-      answer['ratelimit-reset'] = String(rate.reset);
-      if (!rate.allowed) {
-        this.#series.rateLimited(id);
-        await this.#deny(id, 429, clientIp, 'rate_limited', requestId, identity.sub);
-        this.#finish(id, 429, started);
-        refuse(
-          429,
+      ),
+      (rate) => {
+        const { answer } = passage;
+        answer['ratelimit-limit'] = String(rate.limit);
+        answer['ratelimit-remaining'] = String(rate.remaining);
+        answer['ratelimit-reset'] = String(rate.reset);
+        if (rate.allowed) return this.#withinLimit(passage, identity);
+        this.#series.rateLimited(route.config.id);
+        return this.#refused(passage, 429, 'rate_limited', identity.sub, [
           'ERR_RATE_LIMITED',
           `rate limit of ${rate.limit} requests per ${limit.window} s exceeded`,
-          {
-            'retry-after': String(rate.retryAfter),
-          },
-        );
-        return { ok: false };
-      }
-    }
-    const internal = await this.#deps.internalTokens.mint(identity, route.config.upstream.service);
+          { 'retry-after': String(rate.retryAfter) },
+        ]);
+      },
+    );
+  }
+
+  #withinLimit(passage: Passage, identity: Identity): MaybePromise<Decision> {
+    return andThen(
+      this.#deps.internalTokens.mint(identity, passage.route.config.upstream.service),
+      (internal) => this.#admitted(passage, identity, internal),
+    );
+  }
+
+  /** Mutate: the upstream's headers, with the internal token in place of the client's credential. */
+  #admitted(passage: Passage, identity: Identity, internal: string): Decision {
+    const { request, route, normalized, clientIp, requestId } = passage;
     const headers = upstreamHeaders(request);
     // Set after the client's headers: the verified client address as x-forwarded-for, never a
     // chain the client could have written itself.
@@ -360,7 +393,7 @@ export class GatewayServer {
       this.#deps.audit.note({
         actor: `${identity.credential}:${identity.sub}`,
         action: 'gateway.allowed',
-        target: id,
+        target: route.config.id,
         details: { ip: clientIp, request_id: requestId },
       });
     }
@@ -373,6 +406,21 @@ export class GatewayServer {
       query: normalized.query,
       headers,
     };
+  }
+
+  /** A refusal: audited (the answer waits for the record), counted, then answered. */
+  async #refused(
+    passage: Passage,
+    status: number,
+    reason: string,
+    sub: string | undefined,
+    [code, detail, headers]: [ErrorCode, string, Record<string, string>],
+  ): Promise<Decision> {
+    const id = passage.route.config.id;
+    await this.#deny(id, status, passage.clientIp, reason, passage.requestId, sub);
+    this.#finish(id, status, passage.started);
+    passage.refuse(status, code, detail, headers);
+    return REFUSED;
   }
 
   /**

@@ -111,7 +111,8 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
       entry.value = String(current + by);
       return current + by;
     },
-    async windowHit(key, index, windowSeconds) {
+    // Answers at once, without a promise: the gateway's rate limit asks on every request.
+    windowHit(key, index, windowSeconds) {
       assertWindowIndex(index);
       assertTtl(windowSeconds);
       const entry = liveOf(key, 'window');

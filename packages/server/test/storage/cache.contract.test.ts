@@ -126,9 +126,9 @@ function cacheContract(h: CacheHarness): void {
     assert.deepEqual(await cache.windowHit('rl:a', 11, 60), { current: 1, previous: 3 });
     assert.deepEqual(await cache.windowHit('rl:a', 11, 60), { current: 2, previous: 3 });
     assert.deepEqual(await cache.windowHit('rl:a', 13, 60), { current: 1, previous: 0 });
-    await assert.rejects(cache.windowHit('rl:a', 1.5, 60), RangeError);
-    await assert.rejects(cache.windowHit('rl:a', -1, 60), RangeError);
-    await assert.rejects(cache.windowHit('rl:a', 14, 0), RangeError);
+    await assert.rejects(async () => cache.windowHit('rl:a', 1.5, 60), RangeError);
+    await assert.rejects(async () => cache.windowHit('rl:a', -1, 60), RangeError);
+    await assert.rejects(async () => cache.windowHit('rl:a', 14, 0), RangeError);
     assert.deepEqual(
       await cache.windowHit('rl:a', 14, 60),
       { current: 1, previous: 1 },

@@ -23,6 +23,7 @@ import {
   NOT_RESPONSIBLE,
 } from './identity.js';
 import { makeRoom } from '../../internal/bounded-map.js';
+import { andThen, type MaybePromise } from '../../internal/maybe-async.js';
 
 /** What the authenticators need from the running Gatehouse. */
 export interface AuthenticatorDeps {
@@ -49,7 +50,8 @@ export interface RouteAuthContext {
 /** One named authenticator: it accepts, refuses, or is not responsible for a request. */
 export interface Authenticator {
   readonly kind: AuthenticatorConfig['kind'];
-  authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): Promise<AuthOutcome>;
+  /** Answers at once when it can (a token verified before), otherwise with a promise. */
+  authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): MaybePromise<AuthOutcome>;
 }
 
 /** Our own access tokens always carry a jti; sid and the rest when they have them. */
@@ -102,56 +104,65 @@ export function jwtAuthenticator(
   const verified = new VerifiedTokens();
   return {
     kind: 'jwt' as const,
-    async authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): Promise<AuthOutcome> {
+    authenticate(headers: IncomingHttpHeaders, route: RouteAuthContext): MaybePromise<AuthOutcome> {
       // Keyed on the whole Authorization value: a header seen before was read (and its token
       // verified) then, so a hit needs neither pattern run over the ~1 kB header again.
       const header = headers.authorization;
       const cached = header === undefined ? undefined : verified.get(header, deps.clock.nowMs() / 1000);
-      if (cached) {
-        // Verified before; revocation is asked again every time, never cached.
-        if (
-          !remote &&
-          (await deps.revocations.isTokenRevoked(cached.claims as RevocableJwt, route.revocation))
-        ) {
+      if (!cached) return verifyPresented(headers, route);
+      const accepted: AuthOutcome = { status: 'accepted', identity: cached };
+      if (remote) return accepted;
+      // Verified before; revocation is asked again every time, never cached.
+      return andThen(
+        deps.revocations.isTokenRevoked(cached.claims as RevocableJwt, route.revocation),
+        (revoked) => {
+          if (!revoked) return accepted;
           verified.delete(header as string);
           return rejected('revoked', 'the access token has been revoked');
-        }
-        return { status: 'accepted', identity: cached };
-      }
-      const token = bearerToken(headers);
-      if (token === undefined || !JWT_SHAPE.test(token)) return NOT_RESPONSIBLE;
-      const audience = config.audience ?? [route.service, deps.issuer];
-      try {
-        const options = {
-          audience,
-          typ: ACCESS_TOKEN_TYP,
-          maxLifetimeSeconds: deps.maxTokenLifetime,
-          clockSkewSeconds: deps.clockSkew,
-          clock: deps.clock,
-        };
-        const { payload } = remote
-          ? await verifyJwtWithRemote(token, await remote.keys(), {
-              ...options,
-              issuer: await remote.issuer(),
-            })
-          : // The signature on the threadpool: an ES256 verify would hold the event loop ~80 µs.
-            await verifyJwtAsync(token, deps.keys(), { ...options, issuer: deps.issuer });
-        if (!remote && (await deps.revocations.isTokenRevoked(payload as RevocableJwt, route.revocation))) {
-          return rejected('revoked', 'the access token has been revoked');
-        }
-        // A verified payload's iss is the issuer it was checked against (this one or the remote).
-        const identity = identityOfClaims('jwt', payload, String(payload.iss));
-        if (typeof payload.exp === 'number') verified.set(header as string, identity, payload.exp);
-        return { status: 'accepted', identity };
-      } catch (err) {
-        if (!(err instanceof JwtError)) {
-          if (remote) return rejected('issuer_unavailable', 'the token issuer cannot be reached');
-          throw err;
-        }
-        return rejected(REJECTION_OF[err.code] ?? 'malformed', err.message);
-      }
+        },
+      );
     },
   } satisfies Authenticator;
+
+  /** A token not verified before (or no longer cached): signature, claims, revocation. */
+  async function verifyPresented(
+    headers: IncomingHttpHeaders,
+    route: RouteAuthContext,
+  ): Promise<AuthOutcome> {
+    const header = headers.authorization;
+    const token = bearerToken(headers);
+    if (token === undefined || !JWT_SHAPE.test(token)) return NOT_RESPONSIBLE;
+    const audience = config.audience ?? [route.service, deps.issuer];
+    try {
+      const options = {
+        audience,
+        typ: ACCESS_TOKEN_TYP,
+        maxLifetimeSeconds: deps.maxTokenLifetime,
+        clockSkewSeconds: deps.clockSkew,
+        clock: deps.clock,
+      };
+      const { payload } = remote
+        ? await verifyJwtWithRemote(token, await remote.keys(), {
+            ...options,
+            issuer: await remote.issuer(),
+          })
+        : // The signature on the threadpool: an ES256 verify would hold the event loop ~80 µs.
+          await verifyJwtAsync(token, deps.keys(), { ...options, issuer: deps.issuer });
+      if (!remote && (await deps.revocations.isTokenRevoked(payload as RevocableJwt, route.revocation))) {
+        return rejected('revoked', 'the access token has been revoked');
+      }
+      // A verified payload's iss is the issuer it was checked against (this one or the remote).
+      const identity = identityOfClaims('jwt', payload, String(payload.iss));
+      if (typeof payload.exp === 'number') verified.set(header as string, identity, payload.exp);
+      return { status: 'accepted', identity };
+    } catch (err) {
+      if (!(err instanceof JwtError)) {
+        if (remote) return rejected('issuer_unavailable', 'the token issuer cannot be reached');
+        throw err;
+      }
+      return rejected(REJECTION_OF[err.code] ?? 'malformed', err.message);
+    }
+  }
 }
 
 /**
@@ -359,17 +370,41 @@ export function buildAuthenticators(
  * first refusal (a credential was sent and is bad) or, when nobody was responsible, "no
  * credentials" (RFC 6750 §3.1: then the challenge carries no error code).
  */
-export async function authenticate(
+export function authenticate(
   chain: readonly Authenticator[],
   headers: IncomingHttpHeaders,
   route: RouteAuthContext,
-): Promise<AuthOutcome> {
+): MaybePromise<AuthOutcome> {
   let refusal: AuthOutcome | undefined;
-  for (const authenticator of chain) {
-    const outcome = await authenticator.authenticate(headers, route);
+  for (let i = 0; i < chain.length; i++) {
+    const outcome = (chain[i] as Authenticator).authenticate(headers, route);
+    if (outcome instanceof Promise) return finishChain(chain, i, outcome, refusal, headers, route);
     if (outcome.status === 'accepted') return outcome;
     if (outcome.status === 'rejected') refusal ??= outcome;
   }
+  return noneAccepted(refusal, headers);
+}
+
+/** The rest of a chain once one authenticator has to wait (from `index`, whose answer is `pending`). */
+async function finishChain(
+  chain: readonly Authenticator[],
+  index: number,
+  pending: Promise<AuthOutcome>,
+  refusal: AuthOutcome | undefined,
+  headers: IncomingHttpHeaders,
+  route: RouteAuthContext,
+): Promise<AuthOutcome> {
+  let first = refusal;
+  for (let i = index; i < chain.length; i++) {
+    const outcome =
+      i === index ? await pending : await (chain[i] as Authenticator).authenticate(headers, route);
+    if (outcome.status === 'accepted') return outcome;
+    if (outcome.status === 'rejected') first ??= outcome;
+  }
+  return noneAccepted(first, headers);
+}
+
+function noneAccepted(refusal: AuthOutcome | undefined, headers: IncomingHttpHeaders): AuthOutcome {
   // A credential nobody could even read (`alg: none` with no signature, a stray scheme) is a bad
   // credential, not a missing one.
   if (!refusal && hasCredentials(headers)) {

@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../internal/maybe-async.js';
 import type { RouteConfig } from '@gatehouse/core';
 import type { Identity } from './identity.js';
 
@@ -41,12 +42,12 @@ export interface PolicyHook {
  * The route's authorizers in order: every required scope, then at least one required role, then
  * the policy hook. Scope failures name the scopes needed (RFC 6750 §3.1 `scope`).
  */
-export async function authorize(
+export function authorize(
   route: RouteConfig,
   identity: Identity,
   request: { method: string; path: string; ip?: string },
   policy?: PolicyHook,
-): Promise<AuthorizeOutcome> {
+): MaybePromise<AuthorizeOutcome> {
   const { scopes, roles } = route.authorize;
   // A handful of scopes each side: a scan beats building a Set on every request.
   if (scopes.some((s) => !identity.scopes.includes(s))) {
@@ -55,9 +56,15 @@ export async function authorize(
   if (roles.length > 0 && !roles.some((r) => identity.roles.includes(r))) {
     return { allowed: false, reason: 'missing_role' };
   }
+  // Only the policy engine is asked asynchronously; scopes and roles answer at once.
   if (policy && route.policy) {
-    const answer = await policy.decide({ identity, route, routeId: route.id, ...request });
-    if (!answer.allowed) return { allowed: false, reason: answer.reason, policies: answer.policies };
+    return policy
+      .decide({ identity, route, routeId: route.id, ...request })
+      .then((answer) =>
+        answer.allowed ? ALLOWED : { allowed: false, reason: answer.reason, policies: answer.policies },
+      );
   }
-  return { allowed: true };
+  return ALLOWED;
 }
+
+const ALLOWED: AuthorizeOutcome = Object.freeze({ allowed: true });

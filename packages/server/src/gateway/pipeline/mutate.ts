@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { type Clock, epochSeconds, RandomIds, type SigningKey, signJwtAsync } from '@gatehouse/core';
 import type { Identity } from './identity.js';
 import { makeRoom } from '../../internal/bounded-map.js';
+import type { MaybePromise } from '../../internal/maybe-async.js';
 
 import { INTERNAL_TOKEN_TYP } from '../../issuer/access-tokens.js';
 
@@ -113,8 +114,8 @@ export class InternalTokens {
     this.#signingKey = options.signingKey;
   }
 
-  /** The internal token for `identity` at `service`. */
-  async mint(identity: Identity, service: string): Promise<string> {
+  /** The internal token for `identity` at `service`: at once when one is kept, else once signed. */
+  mint(identity: Identity, service: string): MaybePromise<string> {
     const now = epochSeconds(this.#clock);
     const upstreamExp = typeof identity.claims.exp === 'number' ? identity.claims.exp : now + this.#ttl;
     const key = `${service}\u0000${this.#keyOf(identity)}`;
@@ -125,7 +126,10 @@ export class InternalTokens {
     if (hit && hit.exp - now > this.#ttl / 2 && hit.exp <= upstreamExp && hit.iat >= credentialIat) {
       return hit.token;
     }
-    const exp = Math.min(now + this.#ttl, upstreamExp);
+    return this.#sign(identity, service, key, now, Math.min(now + this.#ttl, upstreamExp));
+  }
+
+  async #sign(identity: Identity, service: string, key: string, now: number, exp: number): Promise<string> {
     const claims: Record<string, unknown> = {
       iss: this.#issuer,
       sub: identity.sub,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Cache, Clock, RateLimitConfig } from '@gatehouse/core';
+import type { Cache, Clock, RateLimitConfig, WindowCounts } from '@gatehouse/core';
+import { andThen, type MaybePromise } from '../../internal/maybe-async.js';
 import type { Identity } from './identity.js';
 import { makeRoom } from '../../internal/bounded-map.js';
 
@@ -30,30 +31,42 @@ export class RateLimiter {
     this.#clock = clock;
   }
 
-  async hit(key: string, limit: number, window: number): Promise<RateVerdict> {
+  /** Counts one hit on `key`; answers at once when the cache does (the in-memory one). */
+  hit(key: string, limit: number, window: number): MaybePromise<RateVerdict> {
     const now = this.#clock.nowMs() / 1000;
     const index = Math.floor(now / window);
     const elapsed = now - index * window;
-    const { current, previous } = await this.#cache.windowHit(`rl:${key}`, index, window);
-    const weight = 1 - elapsed / window;
-    const estimate = previous * weight + current;
-    const reset = Math.max(1, Math.ceil(window - elapsed));
-    if (estimate <= limit) {
-      return {
-        allowed: true,
-        limit,
-        remaining: Math.max(0, Math.floor(limit - estimate)),
-        reset,
-        retryAfter: 0,
-      };
-    }
-    // When does the previous window's share decay enough? Past this window, only `current` counts.
-    const wait =
-      current >= limit || previous === 0
-        ? window - elapsed
-        : window * (1 - (limit - current) / previous) - elapsed;
-    return { allowed: false, limit, remaining: 0, reset, retryAfter: Math.max(1, Math.ceil(wait)) };
+    return andThen(this.#cache.windowHit(`rl:${key}`, index, window), (counts) =>
+      verdictOf(counts, limit, window, elapsed),
+    );
   }
+}
+
+/** The sliding-window verdict from the two windows' counts, `elapsed` seconds into the current one. */
+function verdictOf(
+  { current, previous }: WindowCounts,
+  limit: number,
+  window: number,
+  elapsed: number,
+): RateVerdict {
+  const weight = 1 - elapsed / window;
+  const estimate = previous * weight + current;
+  const reset = Math.max(1, Math.ceil(window - elapsed));
+  if (estimate <= limit) {
+    return {
+      allowed: true,
+      limit,
+      remaining: Math.max(0, Math.floor(limit - estimate)),
+      reset,
+      retryAfter: 0,
+    };
+  }
+  // When does the previous window's share decay enough? Past this window, only `current` counts.
+  const wait =
+    current >= limit || previous === 0
+      ? window - elapsed
+      : window * (1 - (limit - current) / previous) - elapsed;
+  return { allowed: false, limit, remaining: 0, reset, retryAfter: Math.max(1, Math.ceil(wait)) };
 }
 
 /**
