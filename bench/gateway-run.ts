@@ -220,7 +220,7 @@ function gatewayAtRate(
 }
 
 function rateLimited(rate: number): Partial<LoadTarget> {
-  return { overallRate: rate, connections: settings.rateConnections };
+  return { pacedRate: rate, connections: settings.rateConnections };
 }
 
 /** The bare proxy and the gateway at `rate`, in ABBA order over the rounds, each round fresh processes. */

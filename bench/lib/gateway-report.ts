@@ -237,13 +237,13 @@ function notes(report: GatewayReport): string[] {
     );
   }
   out.push(
-    `- Fixed-rate runs: autocannon \`overallRate\` paces per connection and per second — each of the ${report.settings.rateConnections} ` +
-      'connections sends its share of the second back to back, then waits for the next second — so the load arrives in bursts ' +
-      `of ${report.settings.rateConnections} concurrent requests for part of each second, not evenly. Latency there includes ` +
-      'queueing inside a burst (roughly the connection count × the per-request cost), so the added p99 overstates what an ' +
-      'evenly paced load at the same rate would see; fewer connections (BENCH_RATE_CONNECTIONS) shrink the bursts until a ' +
-      'server can no longer hold the rate. The saturation runs use ' +
-      `${report.settings.connections} connections.`,
+    `- Fixed-rate runs: an open-loop load paced evenly (bench/lib/paced-load.ts, as wrk2 paces): request i is due at ` +
+      'start + i / rate, a 1 ms tick sends what has come due on one of ' +
+      `${report.settings.rateConnections} keep-alive connections, and each latency counts from when its request was due — ` +
+      'time spent waiting for a free connection included — so a server that falls behind shows it in its p99 (no ' +
+      "coordinated omission). autocannon's `overallRate` was not used: it lets each connection send its share of a second " +
+      'back to back and then wait for the next second, bursts whose queueing it charges to the server. The saturation ' +
+      `runs use autocannon with ${report.settings.connections} connections.`,
     '- On a 2-core machine the proxy, the upstream and autocannon share the cores: each row is what the proxy reaches while ' +
       'the upstream and the load generator take their part (their CPU is in the table). A proxy that needs less CPU per ' +
       'request leaves more to the upstream and autocannon, so req per server CPU-s is the fairer efficiency figure.',
@@ -319,7 +319,7 @@ export function renderGatewaySection(report: GatewayReport): string {
       '`proxy_http_version 1.1`, `proxy_set_header Connection ""`, `access_log off`, temp paths in a temp prefix; ' +
       'keepalive_requests raised on both sides so it never closes a busy connection. Informational: not a goal.',
     `- Fixed rate: the bare proxy and the gateway (repeated token) at ${report.fixedRates.map((r) => `${int(r.rate)} req/s (half ${r.halfOf})`).join(' and at ')}, ` +
-      `autocannon \`overallRate\`, ${s.rateConnections} connections (BENCH_RATE_CONNECTIONS), ` +
+      `paced evenly (open loop, bench/lib/paced-load.ts), at most ${s.rateConnections} connections (BENCH_RATE_CONNECTIONS), ` +
       `${s.warmup} s warm-up + ${s.duration} s measured, ${s.rounds} round(s) ABBA.`,
     `- Verify: ${s.verifyRounds} rounds of ${s.verifyRound} s after a warm-up, median round (bench/lib/verify-bench.ts).`,
     '',

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import autocannon, { type Client, type Result } from 'autocannon';
+import { pacedRun } from './paced-load.js';
 import { procStat } from './processes.js';
 import type { Settings } from './settings.js';
 
@@ -42,8 +43,11 @@ export interface LoadTarget {
    * in flight, so a chain is never carried over into the next run.
    */
   scripts?: (connections: number, seconds: number) => Promise<ScriptSet>;
-  /** Requests per second over all connections (autocannon `overallRate`); default as fast as answered. */
-  overallRate?: number;
+  /**
+   * Requests per second, paced evenly (open loop, {@link pacedRun}) instead of as fast as answered;
+   * latency then counts from when each request was due.
+   */
+  pacedRate?: number;
   /** Connections for this target; default settings.connections. */
   connections?: number;
 }
@@ -198,13 +202,71 @@ function scriptedClients(scripts: ConnectionScript[], broken: { count: number })
   };
 }
 
-/** What one autocannon run gives back: its result, whole seconds' counts, every 2xx latency. */
+/** What one run gives back (autocannon's or a paced one): counts, whole seconds' counts, every 2xx latency. */
 interface RunOutcome {
-  result: Result;
+  /** Answered requests (any status). */
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  seconds: number;
   perSecond: number[];
   broken: number;
   /** Each response's latency in ms, unrounded (autocannon's own histogram keeps whole ms). */
   latencies: Float64Array;
+}
+
+function fromAutocannon(
+  result: Result,
+  perSecond: number[],
+  broken: number,
+  latencies: Float64Array,
+): RunOutcome {
+  return {
+    requests: result['2xx'] + result.non2xx,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(
+      Object.entries(result.statusCodeStats).map(([code, stats]) => [code, stats.count]),
+    ),
+    seconds: result.duration,
+    perSecond,
+    broken,
+    latencies,
+  };
+}
+
+/** One run at an even rate ({@link pacedRun}); a script-driven target cannot be paced. */
+async function runPaced(
+  target: LoadTarget,
+  settings: Settings,
+  seconds: number,
+  phase: string,
+  rate: number,
+): Promise<RunOutcome> {
+  if (target.scripts) throw new Error(`${target.label}: a scripted load cannot be paced`);
+  progress(`  ${target.label}: ${phase}, ${seconds} s at ${rate} req/s, paced`);
+  const outcome = await pacedRun({
+    url: target.url,
+    method: target.method ?? 'POST',
+    headers: target.headers,
+    ...(target.body !== undefined && { body: target.body }),
+    rate,
+    connections: target.connections ?? settings.connections,
+    seconds,
+    maxRequests: settings.maxRequests,
+    onSecond: (left, answered) => {
+      if (tty || left % 5 === 0) progress(`  ${target.label}: ${phase}, ${left} s left, ${answered} req/s`);
+    },
+  });
+  if (outcome.skipped > 0)
+    progress(
+      `  ${target.label}: ${outcome.skipped} due requests not sent (a second's worth were waiting)`,
+      true,
+    );
+  return { ...outcome, seconds, broken: 0 };
 }
 
 /**
@@ -218,6 +280,7 @@ function runOnce(
   phase: string,
   set?: ScriptSet,
 ): Promise<RunOutcome> {
+  if (target.pacedRate !== undefined) return runPaced(target, settings, seconds, phase, target.pacedRate);
   const broken = { count: 0 };
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -237,7 +300,6 @@ function runOnce(
         pipelining: 1,
         duration: seconds,
         maxOverallRequests: maxRequests,
-        ...(target.overallRate !== undefined && { overallRate: target.overallRate }),
         timeout: 10,
         title: `${target.label} ${phase}`,
         ...(set && { setupClient: scriptedClients(set.scripts, broken) }),
@@ -246,7 +308,7 @@ function runOnce(
         clearTimeout(watchdog);
         clearTimeout(hardStop);
         if (err) reject(err);
-        else resolve({ result, perSecond, broken: broken.count, latencies: latencies.subarray(0, count) });
+        else resolve(fromAutocannon(result, perSecond, broken.count, latencies.subarray(0, count)));
       },
     );
     instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
@@ -309,38 +371,29 @@ export async function measure(
   const machineBefore = machineCpuSeconds();
   const wallBefore = performance.now();
   const startUs = Number(process.hrtime.bigint() / 1000n);
-  const { result, perSecond, broken, latencies } = await runOnce(
-    target,
-    settings,
-    settings.duration,
-    'measuring',
-    scripts,
-  );
+  const run = await runOnce(target, settings, settings.duration, 'measuring', scripts);
   const wall = (performance.now() - wallBefore) / 1000;
   const serverCores = (processCpuSeconds(processes.server) - serverBefore) / wall;
   const upstreamCores = (processCpuSeconds(upstream) - upstreamBefore) / wall;
   const client = process.cpuUsage(clientBefore);
   const clientCores = (client.user + client.system) / 1e6 / wall;
   const machineAfter = machineCpuSeconds();
-  const requests = result['2xx'] + result.non2xx;
-  const statusCodes = Object.fromEntries(
-    Object.entries(result.statusCodeStats).map(([code, stats]) => [code, stats.count]),
-  );
-  const sorted = latencies.sort();
+  const { requests, statusCodes, perSecond, broken } = run;
+  const sorted = run.latencies.sort();
   const figures: LoadFigures = {
     // Not result.requests.average: that averages per-second samples including a partial last one.
-    reqPerSec: requests / result.duration,
+    reqPerSec: requests / run.seconds,
     minPerSec: perSecond.length > 0 ? Math.min(...perSecond) : Number.NaN,
     maxPerSec: perSecond.length > 0 ? Math.max(...perSecond) : Number.NaN,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
+    non2xx: run.non2xx,
+    errors: run.errors,
+    timeouts: run.timeouts,
     requests,
-    seconds: result.duration,
+    seconds: run.seconds,
     statusCodes,
-    rounds: [requests / result.duration],
+    rounds: [requests / run.seconds],
     roundOtherCores: [],
     serverCores,
     upstreamCores,

@@ -24,9 +24,8 @@ export interface Settings {
   profile: 'auto' | 'always' | 'never';
   /**
    * Connections of the gateway benchmark's fixed-rate (latency) runs (BENCH_RATE_CONNECTIONS,
-   * default 8). autocannon paces per connection and per second: each connection sends its share
-   * of the second back to back, then waits for the next second, so more connections mean larger
-   * bursts at the top of each second, not a smoother load.
+   * default 64): the most requests in flight at once, enough that a paced load (paced-load.ts)
+   * does not wait for a connection while the server keeps up.
    */
   rateConnections: number;
 }
@@ -56,7 +55,7 @@ export function settingsFromEnv(): Settings {
     verifyRound: numberFromEnv('BENCH_VERIFY_ROUND', 0.5, 0.05, 30),
     verifyRounds: Math.round(numberFromEnv('BENCH_VERIFY_ROUNDS', 5, 1, 50)),
     profile,
-    rateConnections: Math.round(numberFromEnv('BENCH_RATE_CONNECTIONS', 8, 1, 1024)),
+    rateConnections: Math.round(numberFromEnv('BENCH_RATE_CONNECTIONS', 64, 1, 1024)),
   };
 }
 

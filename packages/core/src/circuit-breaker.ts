@@ -65,6 +65,15 @@ export class CircuitBreaker {
     if (this.#state !== 'closed') this.#set('closed');
   }
 
+  /**
+   * A call that ended without saying anything about the dependency (its caller gave up before
+   * any answer): no failure is counted, and a half-open probe it held is free for the next call.
+   * Counting it would let clients who hang up open the circuit for everyone.
+   */
+  abandoned(): void {
+    this.#probing = false;
+  }
+
   failed(): void {
     this.#probing = false;
     this.#failures++;

@@ -246,6 +246,11 @@ export class GatewayServer {
       this.#finish(route.config.id, outcome.status, started);
       return;
     }
+    // Nobody is left to answer; counted as nginx logs it (499, client closed request).
+    if (outcome.reason === 'client_left') {
+      this.#finish(route.config.id, 499, started);
+      return;
+    }
     const [status, code, detail] =
       outcome.reason === 'too_large'
         ? ([413, 'ERR_BODY_TOO_LARGE', 'the request body is larger than the gateway accepts'] as const)

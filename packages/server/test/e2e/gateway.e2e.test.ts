@@ -18,7 +18,7 @@ import { digestSecret } from '../../src/clients/client-secrets.js';
 import { type Echo, echoServer } from '../support/echo-upstream.js';
 import { storeBehind } from '../support/e2e-store.js';
 import { freePort, type GatehouseProcess, startGatehouse } from '../support/gatehouse-process.js';
-import { describeOnPostgresAndRedis } from '../support/servers.js';
+import { describeOnPostgresAndRedis, sleep } from '../support/servers.js';
 
 const KEK = randomBytes(32).toString('base64url');
 const SECRETS = {
@@ -448,6 +448,23 @@ function gatewaySuite(name: string, storage: () => Record<string, unknown> | und
       assert.match(metrics, /gatehouse_gateway_upstream_duration_seconds_count\{route="public"\} [1-9]/);
       assert.match(metrics, /gatehouse_gateway_request_duration_seconds_sum\{route="orders"\} 0\.\d+/);
       assert.match(metrics, /gatehouse_revocation_checks_total\{layer="\w+",revoked="false"\} [1-9]/);
+    });
+
+    test('attack: clients that hang up before the upstream answers cannot open its circuit', async () => {
+      for (let i = 0; i < 8; i++) {
+        await assert.rejects(
+          request(`${gw}/public/slow`, {
+            headers: { 'x-echo-delay-ms': '300' },
+            signal: AbortSignal.timeout(50),
+          }),
+          { name: 'TimeoutError' },
+        );
+      }
+      await sleep(400);
+      assert.equal((await get('/public/after-hang-ups')).status, 200, 'the circuit is still closed');
+      const metrics = await (await request(`${gh.baseUrl}/metrics`)).body.text();
+      assert.match(metrics, /gatehouse_gateway_requests_total\{route="public",status="499"\} 8/);
+      assert.doesNotMatch(metrics, /gatehouse_gateway_circuit_state\{route="public",[^}]*\} [12]/);
     });
 
     test('forward-auth: the same chain without proxying, for nginx, Traefik and Envoy', async () => {

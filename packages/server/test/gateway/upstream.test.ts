@@ -120,27 +120,32 @@ test('a chunked body over the limit is refused as too large; one within it strea
   await upstream.close();
 });
 
+/** One target behind a front server, on a clock the test moves, recording the breaker's changes. */
+async function watchedBreaker(target: string) {
+  const states: string[] = [];
+  const clock = { now: Date.now() };
+  const upstream = new Upstream([target], {
+    ...base,
+    clock: { nowMs: () => clock.now },
+    onState: (_url, state) => states.push(state),
+  });
+  return { upstream, url: await front(upstream), states, clock };
+}
+
 test('the breaker opens after five failures, refuses at once, and a half-open probe closes it', async () => {
   let failing = true;
   const target = await listen((_req, res) => {
     res.statusCode = failing ? 502 : 200;
     res.end();
   });
-  const states: string[] = [];
-  let now = Date.now();
-  const upstream = new Upstream([target], {
-    ...base,
-    clock: { nowMs: () => now },
-    onState: (_url, state) => states.push(state),
-  });
-  const url = await front(upstream);
+  const { upstream, url, states, clock } = await watchedBreaker(target);
   for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/x`)).statusCode, 502);
   const refused = await request(`${url}/x`);
   assert.equal(refused.statusCode, 599);
   assert.equal(refused.headers['x-reason'], 'circuit_open');
   await refused.body.dump();
   failing = false;
-  now += 10_001;
+  clock.now += 10_001;
   assert.equal((await request(`${url}/x`)).statusCode, 200, 'the probe passes');
   assert.deepEqual(states, ['open', 'half_open', 'closed']);
   await upstream.close();
@@ -181,6 +186,34 @@ test('a client that leaves while the answer streams is not an upstream failure; 
   }
   await sleep(50);
   assert.deepEqual(states, ['open']);
+  await upstream.close();
+});
+
+test('clients that hang up before any answer do not open the circuit; a probe they held is freed', async () => {
+  let failing = false;
+  const target = await listen((_req, res) => {
+    // Slow enough that every client below leaves first.
+    setTimeout(() => {
+      res.statusCode = failing ? 502 : 200;
+      res.end('late');
+    }, 150);
+  });
+  const { upstream, url, states, clock } = await watchedBreaker(target);
+  const hangUp = () =>
+    assert.rejects(request(`${url}/x`, { signal: AbortSignal.timeout(30) }), { name: 'TimeoutError' });
+  for (let i = 0; i < 10; i++) await hangUp();
+  await sleep(200);
+  assert.deepEqual(states, [], 'ten clients hanging up did not open the circuit');
+  assert.equal((await request(`${url}/x`)).statusCode, 200);
+  // Open it for real, then let a half-open probe's client hang up: the next request still probes.
+  failing = true;
+  for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/x`)).statusCode, 502);
+  failing = false;
+  clock.now += 10_001;
+  await hangUp();
+  await sleep(200);
+  assert.equal((await request(`${url}/x`)).statusCode, 200, 'the next request is the probe, and passes');
+  assert.deepEqual(states, ['open', 'half_open', 'closed']);
   await upstream.close();
 });
 

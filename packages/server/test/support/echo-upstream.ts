@@ -17,6 +17,12 @@ export async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'ech
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // A slow upstream on request: the answer waits this long (the hang-up attack test).
+      const delay = Number(req.headers['x-echo-delay-ms'] ?? 0);
+      if (delay > 0) setTimeout(answer, delay);
+      else answer();
+    });
+    const answer = () => {
       const body = JSON.stringify({
         upstream: name,
         method: req.method,
@@ -30,7 +36,7 @@ export async function echoServer(name: string, behaviour: 'echo' | 'hang' = 'ech
         'x-upstream': name,
       });
       res.end(body);
-    });
+    };
   });
   // An upgrade to a toy protocol: 101, then every byte echoed back (what a WebSocket needs of a proxy).
   server.on('upgrade', (req, socket) => {

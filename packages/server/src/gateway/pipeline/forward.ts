@@ -56,6 +56,10 @@ class Target {
   failed(): void {
     this.#breaker.failed();
   }
+
+  abandoned(): void {
+    this.#breaker.abandoned();
+  }
 }
 
 /** How a forward ended, for metrics and the error answer. */
@@ -63,7 +67,7 @@ export type ForwardOutcome =
   | { ok: true; status: number; target: string; seconds: number }
   | {
       ok: false;
-      reason: 'circuit_open' | 'timeout' | 'unreachable' | 'too_large';
+      reason: 'circuit_open' | 'timeout' | 'unreachable' | 'too_large' | 'client_left';
       target: string | undefined;
     };
 
@@ -182,11 +186,18 @@ export class Upstream {
       } catch (err) {
         if (tooLarge) return { ok: false, reason: 'too_large', target: target.url };
         // The client left while the answer streamed: the upstream answered, nothing failed there.
-        // (One that leaves before any answer is not told apart from an upstream that keeps it waiting.)
         if (err instanceof ClientLeft && err.status !== 0) {
           if (err.status < 500) target.succeeded();
           else target.failed();
           return { ok: true, status: err.status, target: target.url, seconds: secondsSince(started) };
+        }
+        // It left before any answer: that says nothing of the upstream (a hanging one is caught by
+        // the timeouts of the clients who wait), and counting it would let clients who hang up
+        // open the circuit for everyone.
+        if (err instanceof ClientLeft) {
+          target.abandoned();
+          response.destroy();
+          return { ok: false, reason: 'client_left', target: target.url };
         }
         target.failed();
         const code = (err as { code?: string }).code ?? '';
@@ -195,8 +206,8 @@ export class Upstream {
           reason: /TIMEOUT/.test(code) ? 'timeout' : 'unreachable',
           target: target.url,
         };
-        // A response already under way (or a client gone) cannot be answered again; end it as broken.
-        if (response.headersSent || err instanceof ClientLeft) {
+        // A response already under way cannot be answered again; end it as broken.
+        if (response.headersSent) {
           response.destroy();
           return last;
         }
