@@ -310,60 +310,104 @@ function relay(
   mayRetry: boolean,
 ): Promise<Relayed> {
   return new Promise<Relayed>((resolve, reject) => {
-    let status = 0;
-    let discarding = false;
-    let done = false;
-    let abort: ((reason?: Error) => void) | undefined;
-    const clientLeft = () => {
-      if (!done) abort?.(new ClientLeft(status));
-    };
-    response.once('close', clientLeft);
-    const settle = (err: Error | undefined) => {
-      if (done) return;
-      done = true;
-      response.off('close', clientLeft);
-      if (err === undefined) resolve({ status, retry: discarding });
-      else reject(err);
-    };
-    let resume: (() => void) | undefined;
-    // Backpressure: once the client's response buffers past its mark, the upstream is paused until it drains.
-    const paused = () => {
-      if (!response.writableNeedDrain || resume === undefined) return true;
-      response.once('drain', resume);
-      return false;
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abortRequest) {
-        abort = abortRequest;
-        if (response.destroyed) abortRequest(new ClientLeft(0));
-      },
-      onHeaders(statusCode, rawHeaders, resumeRequest) {
-        if (statusCode < 200) return true;
-        status = statusCode;
-        resume = resumeRequest;
-        if (mayRetry && RETRY_STATUSES.has(statusCode)) {
-          discarding = true;
-          return true;
-        }
-        response.writeHead(statusCode, answerHead(rawHeaders as Buffer[], answer));
-        return paused();
-      },
-      onData(chunk) {
-        if (discarding) return true;
-        return response.write(chunk) || paused();
-      },
-      onComplete() {
-        if (!discarding) response.end();
-        settle(undefined);
-      },
-      onError(err) {
-        if (!(err instanceof ClientLeft) && response.headersSent) response.destroy(err);
-        settle(err);
-      },
-    };
-    pool.dispatch(options, handler);
+    pool.dispatch(options, new Relay(response, answer, mayRetry, resolve, reject));
   });
 }
+
+const RELAY = Symbol('gatehouse.relay');
+type RelayedResponse = ServerResponse & { [RELAY]?: Relay | undefined };
+
+/** One 'close' listener for every response (the emitter is `this`), finding its relay by symbol. */
+function clientClosed(this: RelayedResponse): void {
+  this[RELAY]?.clientLeft();
+}
+
+/**
+ * The handler of {@link relay}. A class rather than closures made per request: its methods exist
+ * once, where the closures (and the name each gets under the tsx loader) cost every request.
+ */
+class Relay implements Dispatcher.DispatchHandler {
+  #status = 0;
+  #discarding = false;
+  #done = false;
+  #abort: ((reason?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  readonly #response: ServerResponse;
+  readonly #answer: Readonly<Record<string, string>>;
+  readonly #mayRetry: boolean;
+  readonly #resolve: (relayed: Relayed) => void;
+  readonly #reject: (err: Error) => void;
+
+  constructor(
+    response: ServerResponse,
+    answer: Readonly<Record<string, string>>,
+    mayRetry: boolean,
+    resolve: (relayed: Relayed) => void,
+    reject: (err: Error) => void,
+  ) {
+    this.#response = response;
+    this.#answer = answer;
+    this.#mayRetry = mayRetry;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    (response as RelayedResponse)[RELAY] = this;
+    response.on('close', clientClosed);
+  }
+
+  /** The client's connection closed (see {@link clientClosed}). */
+  clientLeft(): void {
+    if (!this.#done) this.#abort?.(new ClientLeft(this.#status));
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#response.destroyed) abort(new ClientLeft(0));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.#status = statusCode;
+    this.#resume = resume;
+    if (this.#mayRetry && RETRY_STATUSES.has(statusCode)) {
+      this.#discarding = true;
+      return true;
+    }
+    this.#response.writeHead(statusCode, answerHead(rawHeaders, this.#answer));
+    return this.#flowing();
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#discarding) return true;
+    return this.#response.write(chunk) || this.#flowing();
+  }
+
+  onComplete(): void {
+    if (!this.#discarding) this.#response.end();
+    this.#settle(undefined);
+  }
+
+  onError(err: Error): void {
+    if (!(err instanceof ClientLeft) && this.#response.headersSent) this.#response.destroy(err);
+    this.#settle(err);
+  }
+
+  /** Backpressure: once the client's response buffers past its mark, the upstream waits for 'drain'. */
+  #flowing(): boolean {
+    if (!this.#response.writableNeedDrain || this.#resume === undefined) return true;
+    this.#response.once('drain', this.#resume);
+    return false;
+  }
+
+  #settle(err: Error | undefined): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#response.off('close', clientClosed);
+    (this.#response as RelayedResponse)[RELAY] = undefined;
+    if (err === undefined) this.#resolve({ status: this.#status, retry: this.#discarding });
+    else this.#reject(err);
+  }
+}
+
 /**
  * The client's answer head as a flat [name, value, …] list: the upstream's fields as they came
  * (repeated ones such as Set-Cookie kept apart) minus hop-by-hop ones and those the gateway sets
