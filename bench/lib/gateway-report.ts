@@ -211,7 +211,7 @@ function notes(report: GatewayReport): string[] {
     const other = otherCores(f);
     if (other > CONTENDED_CORES) {
       out.push(
-        `- ${name}: the machine was busy ${cores(f.machineCores)} cores while server + upstream + autocannon used ` +
+        `- ${name}: the machine was busy ${cores(f.machineCores)} cores while server + upstream + load generator used ` +
           `${cores(f.serverCores + f.upstreamCores + f.clientCores)}; ~${cores(other)} core went to kernel networking ` +
           'or other work on the machine on average over its rounds, so this figure may be depressed.',
       );
@@ -237,16 +237,18 @@ function notes(report: GatewayReport): string[] {
     );
   }
   out.push(
-    `- Fixed-rate runs: an open-loop load paced evenly (bench/lib/paced-load.ts, as wrk2 paces): request i is due at ` +
-      'start + i / rate, a 1 ms tick sends what has come due on one of ' +
-      `${report.settings.rateConnections} keep-alive connections, and each latency counts from when its request was due — ` +
-      'time spent waiting for a free connection included — so a server that falls behind shows it in its p99 (no ' +
-      "coordinated omission). autocannon's `overallRate` was not used: it lets each connection send its share of a second " +
-      'back to back and then wait for the next second, bursts whose queueing it charges to the server. The saturation ' +
-      `runs use autocannon with ${report.settings.connections} connections.`,
-    '- On a 2-core machine the proxy, the upstream and autocannon share the cores: each row is what the proxy reaches while ' +
+    `- Fixed-rate runs: an open-loop load paced evenly (bench/lib/paced-load.ts, as wrk2 paces), in a process of its own ` +
+      "(so the benchmark's heap — the token pools — and its collections stay out of the latencies): request i is due at " +
+      `start + i / rate, a 1 ms tick sends what has come due on one of ${report.settings.rateConnections} keep-alive ` +
+      'connections, whatever is still unanswered, and each latency counts from the tick that sent it, a wait for a free ' +
+      "connection included, so a server that falls behind shows it. autocannon's `overallRate` was not used: it lets each " +
+      'connection send its share of a second back to back and then wait for the next second, bursts whose queueing it ' +
+      `charges to the server. The saturation runs use autocannon with ${report.settings.connections} connections. On 2 ` +
+      'cores the proxy, the upstream, the generator and kernel networking share the CPU, so a few ms of scheduling delay ' +
+      'reach the p99 of every server alike; the added p99 is the difference of two such tails.',
+    '- On a 2-core machine the proxy, the upstream and the load generator share the cores: each row is what the proxy reaches while ' +
       'the upstream and the load generator take their part (their CPU is in the table). A proxy that needs less CPU per ' +
-      'request leaves more to the upstream and autocannon, so req per server CPU-s is the fairer efficiency figure.',
+      'request leaves more to the upstream and the load generator, so req per server CPU-s is the fairer efficiency figure.',
     '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify (on ' +
       'the libuv threadpool: `verifyJwtAsync`; the main thread pays ~10 µs to dispatch it and take the answer), a ' +
       'revocation lookup, a verified-token cache insert and an identity built from the claims. The internal JWT is not ' +
@@ -291,8 +293,8 @@ export function renderGatewaySection(report: GatewayReport): string {
       `size on every server; the bare proxy and nginx pass it through), ${s.connections} connections, pipelining 1, ` +
       `${s.warmup} s warm-up + ${s.duration} s measured per run, ${s.rounds} round(s) in ABBA order (gateway, bare proxy, ` +
       'header proxy, nginx, then reversed…), each round a fresh process per server; servers never run at the same time; requests capped ' +
-      `at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; p50 = mean of rounds, p99 = worst ` +
-      'round, from every response time (unrounded). A run during which other work took more than ' +
+      `at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; p50 and p99 over every 2xx response ` +
+      'of all rounds (pooled, unrounded). A run during which other work took more than ' +
       `${CONTENDED_CORES} core is measured again (up to ${s.retries} times; the least disturbed attempt is kept). Any ` +
       'non-2xx, error or timeout fails the run.',
     `- Upstream: bench/peers/upstream.ts, node:http with keep-alive answering a fixed ${UPSTREAM_BODY.length}-byte JSON body, one process ` +

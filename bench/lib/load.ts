@@ -69,6 +69,8 @@ export interface LoadFigures {
   maxPerSec: number;
   p50: number;
   p99: number;
+  /** Every 2xx response's latency in ms, sorted (what p50 and p99 are read from). */
+  latencies: Float64Array;
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -79,6 +81,8 @@ export interface LoadFigures {
   rounds: number[];
   /** {@link otherCores} of each round, beside `rounds`: how disturbed each one was. */
   roundOtherCores: number[];
+  /** Each round's own p99, beside `rounds` (the pooled p99 can hide which round had a stall). */
+  roundP99: number[];
   /** Server process CPU (user + system) during the measured run, in cores (1.0 = one core busy). */
   serverCores: number;
   /** CPU of the upstream behind a proxy during the measured run, in cores (0 when there is none). */
@@ -140,10 +144,18 @@ function quantile(sorted: Float64Array, q: number): number {
 
 /**
  * Merges the rounds of one server and scenario: req/s = all requests / all measured seconds,
- * p50 = mean of the rounds' p50, p99 = the worst round's p99, per-second min–max over all rounds.
+ * p50 and p99 over every 2xx response of all rounds (the rounds' latencies pooled, as merged
+ * histograms give them), per-second min–max over all rounds.
  */
 export function combineRounds(runs: readonly LoadFigures[]): LoadFigures {
   const sum = (pick: (f: LoadFigures) => number) => runs.reduce((acc, f) => acc + pick(f), 0);
+  const pooled = new Float64Array(sum((f) => f.latencies.length));
+  let at = 0;
+  for (const f of runs) {
+    pooled.set(f.latencies, at);
+    at += f.latencies.length;
+  }
+  pooled.sort();
   const statusCodes: Record<string, number> = {};
   for (const f of runs) {
     for (const [code, count] of Object.entries(f.statusCodes))
@@ -153,8 +165,9 @@ export function combineRounds(runs: readonly LoadFigures[]): LoadFigures {
     reqPerSec: sum((f) => f.requests) / sum((f) => f.seconds),
     minPerSec: Math.min(...runs.map((f) => f.minPerSec)),
     maxPerSec: Math.max(...runs.map((f) => f.maxPerSec)),
-    p50: sum((f) => f.p50) / runs.length,
-    p99: Math.max(...runs.map((f) => f.p99)),
+    p50: quantile(pooled, 0.5),
+    p99: quantile(pooled, 0.99),
+    latencies: pooled,
     non2xx: sum((f) => f.non2xx),
     errors: sum((f) => f.errors),
     timeouts: sum((f) => f.timeouts),
@@ -163,6 +176,7 @@ export function combineRounds(runs: readonly LoadFigures[]): LoadFigures {
     statusCodes,
     rounds: runs.flatMap((f) => f.rounds),
     roundOtherCores: runs.flatMap((f) => f.roundOtherCores),
+    roundP99: runs.flatMap((f) => f.roundP99),
     serverCores: sum((f) => f.serverCores * f.seconds) / sum((f) => f.seconds),
     upstreamCores: sum((f) => f.upstreamCores * f.seconds) / sum((f) => f.seconds),
     clientCores: sum((f) => f.clientCores * f.seconds) / sum((f) => f.seconds),
@@ -215,6 +229,8 @@ interface RunOutcome {
   broken: number;
   /** Each response's latency in ms, unrounded (autocannon's own histogram keeps whole ms). */
   latencies: Float64Array;
+  /** CPU seconds of a load generator running in its own process (the paced one); 0 for autocannon. */
+  generatorCpuSeconds: number;
 }
 
 function fromAutocannon(
@@ -235,6 +251,7 @@ function fromAutocannon(
     perSecond,
     broken,
     latencies,
+    generatorCpuSeconds: 0,
   };
 }
 
@@ -266,7 +283,7 @@ async function runPaced(
       `  ${target.label}: ${outcome.skipped} due requests not sent (a second's worth were waiting)`,
       true,
     );
-  return { ...outcome, seconds, broken: 0 };
+  return { ...outcome, seconds, broken: 0, generatorCpuSeconds: outcome.cpuSeconds };
 }
 
 /**
@@ -376,7 +393,7 @@ export async function measure(
   const serverCores = (processCpuSeconds(processes.server) - serverBefore) / wall;
   const upstreamCores = (processCpuSeconds(upstream) - upstreamBefore) / wall;
   const client = process.cpuUsage(clientBefore);
-  const clientCores = (client.user + client.system) / 1e6 / wall;
+  const clientCores = ((client.user + client.system) / 1e6 + run.generatorCpuSeconds) / wall;
   const machineAfter = machineCpuSeconds();
   const { requests, statusCodes, perSecond, broken } = run;
   const sorted = run.latencies.sort();
@@ -387,6 +404,7 @@ export async function measure(
     maxPerSec: perSecond.length > 0 ? Math.max(...perSecond) : Number.NaN,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
+    latencies: sorted,
     non2xx: run.non2xx,
     errors: run.errors,
     timeouts: run.timeouts,
@@ -395,6 +413,7 @@ export async function measure(
     statusCodes,
     rounds: [requests / run.seconds],
     roundOtherCores: [],
+    roundP99: [quantile(sorted, 0.99)],
     serverCores,
     upstreamCores,
     clientCores,

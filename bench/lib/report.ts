@@ -282,7 +282,7 @@ export function renderMarkdown(report: Report): string {
       `per scenario; ${s.rounds} round(s) per server in ABBA order (Gatehouse, oidc-provider, bare node:http, then reversed…), ` +
       'each round a fresh process; servers never run at the same time (each is one Node process; autocannon runs in the ' +
       `benchmark process); requests capped at ${int(s.maxRequests)} per run. req/s (mean) = all 2xx / all measured seconds; ` +
-      'p50 = mean of rounds, p99 = worst round. A run during which other work took more than ' +
+      'p50 and p99 over every response of all rounds. A run during which other work took more than ' +
       `${CONTENDED_CORES} core is measured again (up to ${s.retries} times; the least disturbed attempt is kept). ` +
       'Server CPU = user+system time of the server process, all threads ' +
       '(libuv threadpool included), over wall time; req per server CPU-s = req/s ÷ that; machine busy = all CPU use on the machine ' +
