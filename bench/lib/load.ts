@@ -45,7 +45,7 @@ export interface LoadTarget {
   scripts?: (connections: number, seconds: number) => Promise<ScriptSet>;
   /**
    * Requests per second, paced evenly (open loop, {@link pacedRun}) instead of as fast as answered;
-   * latency then counts from when each request was due.
+   * latency then counts from the generator's tick that sent each request.
    */
   pacedRate?: number;
   /** Connections for this target; default settings.connections. */
@@ -397,13 +397,14 @@ export async function measure(
   const machineAfter = machineCpuSeconds();
   const { requests, statusCodes, perSecond, broken } = run;
   const sorted = run.latencies.sort();
+  const p99 = quantile(sorted, 0.99);
   const figures: LoadFigures = {
     // Not result.requests.average: that averages per-second samples including a partial last one.
     reqPerSec: requests / run.seconds,
     minPerSec: perSecond.length > 0 ? Math.min(...perSecond) : Number.NaN,
     maxPerSec: perSecond.length > 0 ? Math.max(...perSecond) : Number.NaN,
     p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
+    p99,
     latencies: sorted,
     non2xx: run.non2xx,
     errors: run.errors,
@@ -413,7 +414,7 @@ export async function measure(
     statusCodes,
     rounds: [requests / run.seconds],
     roundOtherCores: [],
-    roundP99: [quantile(sorted, 0.99)],
+    roundP99: [p99],
     serverCores,
     upstreamCores,
     clientCores,
