@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so a fresh clone needs no build step.
+// Runs the TypeScript sources directly through tsx, so a fresh clone needs no build step
+// (`npm run build` makes packages/server/dist/gatehouse.mjs, the same program as plain JavaScript).
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../packages/server/src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('../packages/server/src/cli/program.ts');

@@ -301,7 +301,7 @@ export function renderGatewaySection(report: GatewayReport): string {
       "for the whole run, behind every proxy alike. Each proxy is checked before it is loaded: 200 with the upstream's " +
       'body, and the upstream receives the request (the gateway: its internal JWT, typ `gatehouse-internal+jwt`, aud ' +
       "`urn:bench:api`, never the client's token; 401 with a Bearer challenge without a token).",
-    '- Gatehouse: `gatehouse start` (issuer and gateway in one process), client `bench` (scope `read`, resources ' +
+    '- Gatehouse: `gatehouse start` from the production build (issuer and gateway in one process), client `bench` (scope `read`, resources ' +
       '`[urn:bench:api]`), tokens from `POST /oauth2/token` with `grant_type=client_credentials&scope=read&resource=urn:bench:api` ' +
       '(Basic auth); the gateway on `gateway.port`, every other setting its default (internal token TTL 30 s, 1 % of allowed ' +
       'requests audited). The route:',

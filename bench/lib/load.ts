@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import autocannon, { type Client, type Result } from 'autocannon';
-import { pacedRun } from './paced-load.js';
+import { pacedRun } from './paced-generator.js';
 import { procStat } from './processes.js';
 import type { Settings } from './settings.js';
 

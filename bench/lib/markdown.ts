@@ -52,6 +52,10 @@ export function runLines(run: {
         ? ' — **the CPU itself is unsteady (shared/throttled VM); treat differences below ~20% as noise**'
         : ''),
     `- Command: \`${run.command}\` (from the repository root)`,
+    '- Programs: every process under load runs a bundle under plain node (bench/lib/compiled.ts, built from the tree ' +
+      'at the start of the run): Gatehouse as its production build (`npm run build`: packages/server/dist/gatehouse.mjs, ' +
+      'what the Docker image runs), the peers under bench/peers and the fixed-rate load generator alike; no TypeScript ' +
+      'loader (tsx) in any of them.',
   ];
 }
 

@@ -1,5 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { type Dispatcher, Pool } from 'undici';
 
 /** What a paced run gives back, in the terms {@link measure} reports. */
@@ -53,7 +51,7 @@ const TIMEOUT_MS = 10_000;
  * No more than a second's worth of requests are left waiting for a connection; past that, due
  * requests are counted as skipped, so a server that cannot hold the rate shows a lower req/s.
  */
-async function runHere(run: PacedRun): Promise<PacedOutcome> {
+export async function runHere(run: PacedRun): Promise<PacedOutcome> {
   const cpuBefore = process.cpuUsage();
   const url = new URL(run.url);
   const pool = new Pool(url.origin, { connections: run.connections, pipelining: 1 });
@@ -151,65 +149,14 @@ async function runHere(run: PacedRun): Promise<PacedOutcome> {
 }
 
 /** What the generator's process says to the benchmark: ready, each second's count, then the outcome. */
-type PacedMessage =
+export type PacedMessage =
   | { ready: true }
   | { second: { left: number; answered: number } }
   | { outcome: PacedOutcome };
 
-const CHILD_FLAG = '--paced-load-child';
+export const CHILD_FLAG = '--paced-load-child';
 
-/** The generator's process, started once and reused, so every run after the first finds its code warm. */
-let generator: { child: ChildProcess; ready: Promise<void> } | undefined;
-
-function generatorProcess(): { child: ChildProcess; ready: Promise<void> } {
-  if (generator && generator.child.exitCode === null && generator.child.connected) return generator;
-  const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
-    execArgv: ['--import', 'tsx'],
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  // Neither keeps the benchmark alive; the generator ends when the benchmark's channel closes.
-  child.unref();
-  child.channel?.unref();
-  const ready = new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('error', reject);
-  });
-  generator = { child, ready };
-  return generator;
-}
-
-/**
- * {@link runHere} in a process of its own, so that neither the benchmark's heap (token pools of
- * hundreds of thousands of strings, whose collection pauses its event loop) nor its other work
- * lands in the latencies. Its CPU comes back in `cpuSeconds`. Runs go one at a time.
- */
-export async function pacedRun(run: PacedRun): Promise<PacedOutcome> {
-  const { onSecond, ...plain } = run;
-  const { child, ready } = generatorProcess();
-  await ready;
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: PacedMessage) => {
-      if ('second' in message) onSecond?.(message.second.left, message.second.answered);
-      else if ('outcome' in message) {
-        done();
-        resolve(message.outcome);
-      }
-    };
-    const onExit = (code: number | null) => {
-      done();
-      reject(new Error(`the paced load generator exited (${code}) during a run`));
-    };
-    const done = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(plain);
-  });
-}
-
+// The generator's process (bench/lib/paced-generator.ts starts this module, bundled, with CHILD_FLAG).
 if (process.argv[2] === CHILD_FLAG && process.send) {
   const send = (message: PacedMessage) => process.send?.(message);
   process.on('message', (run: Omit<PacedRun, 'onSecond'>) => {

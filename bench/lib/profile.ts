@@ -1,12 +1,13 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The parts of a V8 .cpuprofile this summary reads. */
 interface CpuProfile {
   nodes: {
     id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
+    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
     hitCount?: number;
     children?: number[];
   }[];
@@ -91,6 +92,41 @@ function areaOf(functionName: string, location: string): string {
 }
 
 /**
+ * Points every frame in a bundle (the benchmark runs bundles: bench/lib/compiled.ts) at its
+ * source file and line, through the bundle's linked source map; frames elsewhere stay as they are.
+ */
+function mapToSources(profile: CpuProfile): void {
+  const maps = new Map<string, { map: SourceMap; dir: string } | undefined>();
+  const mapOf = (url: string) => {
+    if (!maps.has(url)) {
+      const file = url.startsWith('file://') ? fileURLToPath(url) : '';
+      const mapFile = `${file}.map`;
+      maps.set(
+        url,
+        file && existsSync(mapFile)
+          ? { map: new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8'))), dir: dirname(mapFile) }
+          : undefined,
+      );
+    }
+    return maps.get(url);
+  };
+  for (const { callFrame } of profile.nodes) {
+    const found = callFrame.url ? mapOf(callFrame.url) : undefined;
+    if (!found || callFrame.lineNumber < 0) continue;
+    const entry = found.map.findEntry(callFrame.lineNumber, callFrame.columnNumber) as {
+      originalSource?: string;
+      originalLine?: number;
+    };
+    if (entry.originalSource === undefined) continue;
+    const source = entry.originalSource.startsWith('file://')
+      ? entry.originalSource
+      : pathToFileURL(resolve(found.dir, entry.originalSource)).href;
+    callFrame.url = source;
+    callFrame.lineNumber = entry.originalLine ?? 0;
+  }
+}
+
+/**
  * Hit counts per node for the samples taken inside `window` (V8 stamps samples with the same
  * monotonic clock as process.hrtime), or undefined when the window catches no sample.
  */
@@ -116,6 +152,7 @@ function hitsInWindow(profile: CpuProfile, window: TimeWindow | undefined): Map<
  */
 export function summariseProfile(file: string, root: string, window?: TimeWindow, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  mapToSources(profile);
   const sampleCount = profile.samples.length || 1;
   const intervalMs = (profile.endTime - profile.startTime) / 1000 / sampleCount;
   const windowHits = hitsInWindow(profile, window);
@@ -219,7 +256,7 @@ export function summariseProfile(file: string, root: string, window?: TimeWindow
 /**
  * Summarises the main thread's profile of a process run under `node --cpu-prof --cpu-prof-dir=dir`
  * (one file per thread, CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main
- * thread, the server; tsx's module-loader thread writes one too); `file` relative to `root`.
+ * thread, the server; a process under tsx also has its module-loader thread's); `file` relative to `root`.
  */
 export function summariseMainThread(dir: string, root: string, window?: TimeWindow): ProfileSummary {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));

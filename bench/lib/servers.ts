@@ -2,6 +2,7 @@ import { createPublicKey, type JsonWebKey, randomBytes, verify } from 'node:cryp
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestSecret } from '../../packages/server/src/clients/client-secrets.js';
+import { compiledScript, gatehouseProgram } from './compiled.js';
 import { freePort, makeTempDir, type ServerProcess, spawnServer, spawnServerOwning } from './processes.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -60,7 +61,8 @@ export function newSecret(): string {
 export type GatehouseConfigLines = (digest: string) => string[];
 
 /**
- * Starts Gatehouse from its CLI with a temp config and data dir (removed on stop): on `port`
+ * Starts Gatehouse from its production build (packages/server/dist/gatehouse.mjs, made from the
+ * current sources) with a temp config and data dir (removed on stop): on `port`
  * (default a free one), logging warnings only, its keys sealed with a random KEK, plus `config`
  * (clients get `digest`, the secret's digest, as their `secret_digest`).
  */
@@ -86,7 +88,7 @@ export async function spawnGatehouse(
   const nodeFlags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
   return spawnServerOwning(dataDir, {
     name: 'gatehouse',
-    args: [...nodeFlags, 'bin/gatehouse.mjs', '--config', configFile, 'start'],
+    args: [...nodeFlags, gatehouseProgram(), '--config', configFile, 'start'],
     cwd: ROOT,
     env: { ...process.env, GATEHOUSE_KEK: randomBytes(32).toString('base64url') },
     baseUrl: `http://127.0.0.1:${serverPort}`,
@@ -112,7 +114,7 @@ export function startGatehouse(options: StartOptions): Promise<ServerProcess> {
   ]);
 }
 
-/** Starts a peer under bench/peers in its own Node process, on a free port (BENCH_PORT). */
+/** Starts a peer under bench/peers, bundled, in its own Node process, on a free port (BENCH_PORT). */
 export async function startPeer(
   name: string,
   script: string,
@@ -122,7 +124,7 @@ export async function startPeer(
   const port = await freePort();
   return spawnServer({
     name,
-    args: ['--import', 'tsx', `bench/peers/${script}`],
+    args: [compiledScript(`bench/peers/${script}`)],
     cwd: ROOT,
     env: { ...process.env, BENCH_PORT: String(port), ...env },
     baseUrl: `http://127.0.0.1:${port}`,

@@ -22,6 +22,7 @@ import type { GatewayServer } from '../src/gateway/gateway-server.js';
 import { readRoutesFile } from '../src/gateway/routing/route-source.js';
 import { loadKek } from '../src/keys/key-vault.js';
 import { createRuntime, type Runtime, VERSION } from '../src/runtime.js';
+import { SERVER_BUNDLE } from '../../../scripts/bundle.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const deploy = join(root, 'deploy');
@@ -175,7 +176,7 @@ describe('manifests', () => {
     assert.ok(readRoutesFile(routesFile).length > 0, 'the routes ConfigMap passes the routes schema');
     assert.ok(
       (container.volumeMounts as Obj[]).some((m) => m.mountPath === '/tmp'),
-      'a writable /tmp for the tsx cache under a read-only root filesystem',
+      'a writable /tmp for temporary files under a read-only root filesystem',
     );
   });
 
@@ -220,7 +221,10 @@ describe('manifests', () => {
     assert.deepEqual(sc.capabilities.drop, ['ALL']);
     const dockerfile = readFileSync(join(deploy, 'docker/Dockerfile'), 'utf8');
     assert.match(dockerfile, new RegExp(`^USER ${pod.securityContext.runAsUser}:`, 'm'));
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/bin\/gatehouse\.mjs"\]/m);
+    // The program the image runs is the one `npm run build` writes.
+    const program = `/app/${relative(root, SERVER_BUNDLE)}`;
+    assert.ok(dockerfile.includes(`\nENTRYPOINT ["node", "${program}"]\n`), program);
+    assert.match(dockerfile, /^RUN npm run build/m);
     assert.deepEqual(container.args, ['start']);
   });
 

@@ -33,15 +33,17 @@ export async function freePort(): Promise<number> {
 
 /**
  * Writes `config` (plus server.port and data_dir) to a temp YAML file and runs
- * `gatehouse --config FILE start`, waiting until /readyz answers 200.
+ * `gatehouse --config FILE start`, waiting until /readyz answers 200. `program` is the script
+ * node runs: bin/gatehouse.mjs (the sources through tsx) unless a test gives a build of it.
  */
 export async function startGatehouse(
   config: Record<string, unknown> | null,
   env: Record<string, string> = {},
+  program = 'bin/gatehouse.mjs',
 ): Promise<GatehouseProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
   const port = await freePort();
-  const args = ['bin/gatehouse.mjs'];
+  const args = [program];
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ...env,
