@@ -1,10 +1,4 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type Server,
-  ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Clock, type ErrorCode, GatehouseError, type RouteConfig } from '@gatehouse/core';
@@ -24,7 +18,7 @@ import {
   type RouteAuthContext,
 } from './pipeline/authenticate.js';
 import { type AuthorizeOutcome, authorize, type PolicyHook } from './pipeline/authorize.js';
-import { type CircuitState, Upstream } from './pipeline/forward.js';
+import { type CircuitState, Upstream, type UpstreamHeaders } from './pipeline/forward.js';
 import type { AuthOutcome, Identity } from './pipeline/identity.js';
 import {
   HOP_BY_HOP,
@@ -83,7 +77,11 @@ type Decision =
       path: string;
       rawPath: string;
       query: string;
-      headers: OutgoingHttpHeaders;
+      /** What goes upstream, as a flat [name, value, …] list. */
+      headers: UpstreamHeaders;
+      /** The internal JWT (also in `headers` as the Authorization) and the new traceparent. */
+      internalToken: string;
+      traceparent: string;
     }
   | { ok: false };
 
@@ -382,16 +380,21 @@ export class GatewayServer {
   /** Mutate: the upstream's headers, with the internal token in place of the client's credential. */
   #admitted(passage: Passage, identity: Identity, internal: string): Decision {
     const { request, route, normalized, clientIp, requestId } = passage;
+    const traceparent = traceparentOf(request.headers);
     const headers = upstreamHeaders(request);
-    // Set after the client's headers: the verified client address as x-forwarded-for, never a
-    // chain the client could have written itself.
-    headers.authorization = `Bearer ${internal}`;
-    headers['x-request-id'] = requestId;
-    headers.traceparent = traceparentOf(request.headers);
-    headers['x-forwarded-for'] = clientIp;
-    headers['x-gatehouse-sub'] = identity.sub;
-    if (identity.clientId !== undefined) headers['x-gatehouse-client-id'] = identity.clientId;
-    if (identity.scopes.length > 0) headers['x-gatehouse-scopes'] = identity.scopes.join(' ');
+    // After the client's headers, which upstreamHeaders leaves out under these names: the
+    // verified client address as x-forwarded-for, never a chain the client could have written.
+    headers.push(
+      'authorization',
+      `Bearer ${internal}`,
+      'x-request-id',
+      requestId,
+      'traceparent',
+      traceparent,
+      'x-forwarded-for',
+      clientIp,
+    );
+    identityFields(identity, headers);
     if (this.#deps.config.gateway.audit_allow_sample > Math.random()) {
       // A sampled allow is a record, not a gate: the request does not wait for it to be durable
       // (that wait was the slowest 1 % of allowed requests), and it is batched with others.
@@ -410,6 +413,8 @@ export class GatewayServer {
       rawPath: normalized.rawPath,
       query: normalized.query,
       headers,
+      internalToken: internal,
+      traceparent,
     };
   }
 
@@ -467,20 +472,21 @@ export class GatewayServer {
       refuse(status === 401 ? 401 : 403, ...rest),
     );
     if (!decision.ok) return;
-    const h = decision.headers;
-    response.writeHead(200, {
-      ...answer,
-      authorization: String(h.authorization),
-      'x-gatehouse-sub': String(h['x-gatehouse-sub']),
-      ...(h['x-gatehouse-client-id'] !== undefined && {
-        'x-gatehouse-client-id': String(h['x-gatehouse-client-id']),
-      }),
-      ...(h['x-gatehouse-scopes'] !== undefined && { 'x-gatehouse-scopes': String(h['x-gatehouse-scopes']) }),
-      traceparent: String(h.traceparent),
-      'x-gatehouse-route': decision.route.config.id,
-      'cache-control': 'no-store',
-      'content-length': 0,
-    });
+    const head: string[] = [];
+    for (const name in answer) head.push(name, answer[name] as string);
+    head.push('authorization', `Bearer ${decision.internalToken}`);
+    identityFields(decision.identity, head);
+    head.push(
+      'traceparent',
+      decision.traceparent,
+      'x-gatehouse-route',
+      decision.route.config.id,
+      'cache-control',
+      'no-store',
+      'content-length',
+      '0',
+    );
+    response.writeHead(200, head);
     response.end();
     this.#series.finished(decision.route.config.id, 200);
   }
@@ -615,18 +621,46 @@ function stripPrefix(rawPath: string, prefix: string): string {
   return rest === '' ? '/' : rest;
 }
 
-/** The client's headers minus hop-by-hop fields and its own credential, plus the forwarding ones. */
-function upstreamHeaders(request: IncomingMessage): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+/**
+ * The client's headers minus hop-by-hop fields, its own credential and the fields the gateway
+ * sets itself (see #admitted), plus the forwarding ones, as a flat [name, value, …] list: undici
+ * takes it as it is, where an object built name by name cost property transitions per request.
+ */
+function upstreamHeaders(request: IncomingMessage): UpstreamHeaders {
+  const out: UpstreamHeaders = [];
   const connectionListed = connectionOptions(request.headers.connection);
   const { headers } = request;
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
-    if (name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
-    out[name] = value;
+    if (value === undefined || HOP_BY_HOP.has(name) || SET_BY_GATEWAY.has(name)) continue;
+    if (connectionListed?.has(name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const one of value) out.push(name, one);
   }
-  if (request.headers.host !== undefined) out['x-forwarded-host'] = request.headers.host;
-  out['x-forwarded-proto'] = 'http';
+  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
+  out.push('x-forwarded-proto', 'http');
   return out;
+}
+
+/**
+ * Request fields the gateway writes itself, so a client's own never goes upstream beside them:
+ * its credential (replaced by the internal token), host (undici sets the target's), and the
+ * fields {@link upstreamHeaders} and #admitted add. The internal namespace is gone already.
+ */
+const SET_BY_GATEWAY = new Set([
+  'authorization',
+  'x-api-key',
+  'host',
+  'x-request-id',
+  'traceparent',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+]);
+
+/** The identity the gateway vouches for, appended to a flat header list (upstream and forward-auth alike). */
+function identityFields(identity: Identity, into: string[]): void {
+  into.push('x-gatehouse-sub', identity.sub);
+  if (identity.clientId !== undefined) into.push('x-gatehouse-client-id', identity.clientId);
+  if (identity.scopes.length > 0) into.push('x-gatehouse-scopes', identity.scopes.join(' '));
 }

@@ -107,6 +107,23 @@ test('jwt from another issuer: discovered, verified with its JWKS, a rotated-in 
   assert.deepEqual(wrongTyp.status === 'rejected' && wrongTyp.reason, 'wrong_type');
 });
 
+test("attack: a verified token's signature on another payload shares its cache slot but is verified afresh and refused", async () => {
+  const auth = jwtAuthenticator({ kind: 'jwt', issuer }, deps());
+  const token = await sign('k1', {});
+  assert.equal((await auth.authenticate(bearer(token), orders)).status, 'accepted');
+  // The cache is keyed on the header's tail (the signature's end): this forgery lands in the
+  // cached token's slot, claiming more scope under the same signature.
+  const [head, , signature] = token.split('.') as [string, string, string];
+  const claims = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8'));
+  const forged = `${head}.${Buffer.from(JSON.stringify({ ...claims, scope: 'read admin' })).toString('base64url')}.${signature}`;
+  const outcome = await auth.authenticate(bearer(forged), orders);
+  assert.deepEqual(outcome.status === 'rejected' && outcome.reason, 'invalid_signature');
+  // The genuine token still hits its entry, and a forged spelling of the header is no hit either.
+  const again = await auth.authenticate(bearer(token), orders);
+  assert.equal(again.status === 'accepted' && again.identity.scopes.join(' '), 'read');
+  assert.equal((await auth.authenticate({ authorization: `bearer ${token}x` }, orders)).status, 'rejected');
+});
+
 test('opaque tokens of another IdP: introspected with client auth, positive answers cached, negatives not', async () => {
   process.env.GATEHOUSE_TEST_INTROSPECT_SECRET = 's3cret';
   const auth = opaqueAuthenticator(

@@ -27,7 +27,7 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<stri
 /** A front server that forwards everything through `upstream`, answering 599 when it could not. */
 async function front(upstream: Upstream): Promise<string> {
   return listen(async (req, res) => {
-    const outcome = await upstream.forward(req, res, req.url ?? '/', { 'x-test': '1' });
+    const outcome = await upstream.forward(req, res, req.url ?? '/', ['x-test', '1']);
     if (!outcome.ok && !res.headersSent) {
       res.writeHead(599, { 'x-reason': outcome.reason });
       res.end();

@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Duplex, type Readable, Transform } from 'node:stream';
 import { CircuitBreaker, type CircuitState, type Clock } from '@gatehouse/core';
 import { Pool } from 'undici';
@@ -13,6 +13,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
 export type { CircuitState };
+
+/** Request headers for an upstream: a flat [name, value, …] list, as undici takes them. */
+export type UpstreamHeaders = string[];
 
 /**
  * One upstream target: a pooled keep-alive connection set (undici) and a circuit breaker. After
@@ -139,7 +142,7 @@ export class Upstream {
     request: IncomingMessage,
     response: ServerResponse,
     path: string,
-    headers: OutgoingHttpHeaders,
+    headers: UpstreamHeaders,
     /** The gateway's own answer headers, written with the upstream's. */
     answer: Readonly<Record<string, string>> = {},
   ): Promise<ForwardOutcome> {
@@ -165,7 +168,7 @@ export class Upstream {
           {
             path,
             method: (request.method ?? 'GET') as Dispatcher.HttpMethod,
-            headers: headers as Record<string, string>,
+            headers,
             body,
             headersTimeout: this.#timeoutMs,
             bodyTimeout: this.#timeoutMs,
@@ -224,7 +227,7 @@ export class Upstream {
    */
   async upgrade(
     path: string,
-    headers: OutgoingHttpHeaders,
+    headers: UpstreamHeaders,
     protocol: string,
   ): Promise<{ headers: Record<string, string | string[] | undefined>; socket: Duplex } | undefined> {
     const target = this.#pick();
@@ -233,7 +236,7 @@ export class Upstream {
       const { headers: head, socket } = await target.pool.upgrade({
         path,
         method: 'GET',
-        headers: headers as Record<string, string>,
+        headers,
         protocol,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });

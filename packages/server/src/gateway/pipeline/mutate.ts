@@ -104,8 +104,11 @@ export class InternalTokens {
   readonly #signingKey: () => SigningKey;
   readonly #ids = new RandomIds();
   readonly #cache = new Map<string, { token: string; iat: number; exp: number }>();
-  /** The cache key of an identity object (a verified-token cache hit reuses the same object). */
-  readonly #keys = new WeakMap<Identity, string>();
+  /**
+   * The cache key of an identity object per service (a verified-token cache hit reuses the same
+   * object), kept so that a hit builds and hashes no string: the same key object each time.
+   */
+  readonly #keys = new WeakMap<Identity, Map<string, string>>();
 
   constructor(options: { issuer: string; ttl: number; clock: Clock; signingKey: () => SigningKey }) {
     this.#issuer = options.issuer;
@@ -118,7 +121,7 @@ export class InternalTokens {
   mint(identity: Identity, service: string): MaybePromise<string> {
     const now = epochSeconds(this.#clock);
     const upstreamExp = typeof identity.claims.exp === 'number' ? identity.claims.exp : now + this.#ttl;
-    const key = `${service}\u0000${this.#keyOf(identity)}`;
+    const key = this.#keyOf(identity, service);
     const hit = this.#cache.get(key);
     // Never minted before the presented credential: after a subject or client watermark, the
     // identity's new token must not be answered with an internal token the watermark revokes.
@@ -153,11 +156,16 @@ export class InternalTokens {
     return token;
   }
 
-  /** Everything of the identity the token carries; two identities with one key get equal tokens. */
-  #keyOf(identity: Identity): string {
-    let key = this.#keys.get(identity);
+  /** The service and everything of the identity the token carries; one key, equal tokens. */
+  #keyOf(identity: Identity, service: string): string {
+    let byService = this.#keys.get(identity);
+    if (byService === undefined) {
+      byService = new Map();
+      this.#keys.set(identity, byService);
+    }
+    let key = byService.get(service);
     if (key === undefined) {
-      key = JSON.stringify([
+      key = `${service}\u0000${JSON.stringify([
         identity.credential,
         identity.issuer ?? null,
         identity.sub,
@@ -166,8 +174,8 @@ export class InternalTokens {
         identity.roles,
         identity.sid ?? null,
         identity.act ?? null,
-      ]);
-      this.#keys.set(identity, key);
+      ])}`;
+      byService.set(service, key);
     }
     return key;
   }
