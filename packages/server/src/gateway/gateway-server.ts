@@ -22,6 +22,7 @@ import { type CircuitState, Upstream, type UpstreamHeaders } from './pipeline/fo
 import type { AuthOutcome, Identity } from './pipeline/identity.js';
 import {
   HOP_BY_HOP,
+  type InternalToken,
   type InternalTokens,
   internalHeaderNames,
   requestIdOf,
@@ -80,7 +81,7 @@ type Decision =
       /** What goes upstream, as a flat [name, value, …] list. */
       headers: UpstreamHeaders;
       /** The internal JWT (also in `headers` as the Authorization) and the new traceparent. */
-      internalToken: string;
+      internal: InternalToken;
       traceparent: string;
     }
   | { ok: false };
@@ -378,7 +379,7 @@ export class GatewayServer {
   }
 
   /** Mutate: the upstream's headers, with the internal token in place of the client's credential. */
-  #admitted(passage: Passage, identity: Identity, internal: string): Decision {
+  #admitted(passage: Passage, identity: Identity, internal: InternalToken): Decision {
     const { request, route, normalized, clientIp, requestId } = passage;
     const traceparent = traceparentOf(request.headers);
     const headers = upstreamHeaders(request);
@@ -386,7 +387,7 @@ export class GatewayServer {
     // verified client address as x-forwarded-for, never a chain the client could have written.
     headers.push(
       'authorization',
-      `Bearer ${internal}`,
+      internal.authorization,
       'x-request-id',
       requestId,
       'traceparent',
@@ -413,7 +414,7 @@ export class GatewayServer {
       rawPath: normalized.rawPath,
       query: normalized.query,
       headers,
-      internalToken: internal,
+      internal,
       traceparent,
     };
   }
@@ -474,7 +475,7 @@ export class GatewayServer {
     if (!decision.ok) return;
     const head: string[] = [];
     for (const name in answer) head.push(name, answer[name] as string);
-    head.push('authorization', `Bearer ${decision.internalToken}`);
+    head.push('authorization', decision.internal.authorization);
     identityFields(decision.identity, head);
     head.push(
       'traceparent',

@@ -14,6 +14,12 @@ const tokens = new InternalTokens({
   clock,
   signingKey: () => signingKey,
 });
+/** The token minted for `who` at `service`, checked to travel as `Bearer <token>`. */
+async function mint(who: Identity, service: string): Promise<string> {
+  const minted = await tokens.mint(who, service);
+  assert.equal(minted.authorization, `Bearer ${minted.token}`);
+  return minted.token;
+}
 
 function identity(claims: { iat: number; exp: number; sid?: string }): Identity {
   return {
@@ -30,35 +36,31 @@ const payload = (token: string) =>
   JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
 
 test('one internal token per identity and service while more than half its life remains', async () => {
-  const first = await tokens.mint(identity({ iat: now(), exp: now() + 300 }), 'orders');
+  const first = await mint(identity({ iat: now(), exp: now() + 300 }), 'orders');
   // Another credential of the same identity, as old: the same claims, so the same token.
-  assert.equal(await tokens.mint(identity({ iat: now(), exp: now() + 300 }), 'orders'), first);
+  assert.equal(await mint(identity({ iat: now(), exp: now() + 300 }), 'orders'), first);
+  assert.notEqual(await mint(identity({ iat: now(), exp: now() + 300 }), 'payments'), first, 'per service');
   assert.notEqual(
-    await tokens.mint(identity({ iat: now(), exp: now() + 300 }), 'payments'),
-    first,
-    'per service',
-  );
-  assert.notEqual(
-    await tokens.mint(identity({ iat: now(), exp: now() + 300, sid: 's2' }), 'orders'),
+    await mint(identity({ iat: now(), exp: now() + 300, sid: 's2' }), 'orders'),
     first,
     'another session is another identity',
   );
   clock.advance(16_000);
-  const renewed = await tokens.mint(identity({ iat: now() - 16, exp: now() + 300 }), 'orders');
+  const renewed = await mint(identity({ iat: now() - 16, exp: now() + 300 }), 'orders');
   assert.notEqual(renewed, first, 'renewed past half its life');
   assert.equal(payload(renewed).aud, 'orders');
 });
 
 test('never past the credential: not beyond its exp, not minted before its iat (watermarks)', async () => {
   const issued = now();
-  const long = await tokens.mint(identity({ iat: issued, exp: issued + 3600 }), 'inventory');
+  const long = await mint(identity({ iat: issued, exp: issued + 3600 }), 'inventory');
   assert.equal(payload(long).exp, issued + 30);
-  const short = await tokens.mint(identity({ iat: issued, exp: issued + 10 }), 'inventory');
+  const short = await mint(identity({ iat: issued, exp: issued + 10 }), 'inventory');
   assert.notEqual(short, long, 'a credential expiring sooner gets its own token');
   assert.equal(payload(short).exp, issued + 10);
   clock.advance(2000);
   // A fresh credential after a subject watermark: its internal token must be newer than it.
-  const fresh = await tokens.mint(identity({ iat: now(), exp: now() + 3600 }), 'inventory');
+  const fresh = await mint(identity({ iat: now(), exp: now() + 3600 }), 'inventory');
   assert.notEqual(fresh, long);
   assert.ok((payload(fresh).iat as number) >= now());
 });
@@ -66,8 +68,8 @@ test('never past the credential: not beyond its exp, not minted before its iat (
 test("another IdP's user: marked with src_iss (never exchangeable), and never sharing a local user's token", async () => {
   const local = { ...identity({ iat: now(), exp: now() + 300 }), issuer: 'https://gh.test' };
   const remote = { ...identity({ iat: now(), exp: now() + 300 }), issuer: 'https://idp.example' };
-  const ours = await tokens.mint(local, 'orders');
-  const theirs = await tokens.mint(remote, 'orders');
+  const ours = await mint(local, 'orders');
+  const theirs = await mint(remote, 'orders');
   assert.notEqual(theirs, ours, 'the same sub at another issuer is another identity');
   assert.equal(payload(ours).src_iss, undefined);
   assert.equal(payload(theirs).src_iss, 'https://idp.example');

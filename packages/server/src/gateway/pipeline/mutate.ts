@@ -56,36 +56,60 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ALL_ZEROS = /^0+$/;
 
 /**
  * W3C Trace Context: continue a valid incoming trace with the gateway's own span as the new
  * parent, or start a new sampled trace. An invalid header is replaced, never passed on.
  */
 export function traceparentOf(headers: IncomingHttpHeaders): string {
-  const span = randomHex(8);
   const incoming = headers.traceparent;
   const match = typeof incoming === 'string' ? TRACEPARENT.exec(incoming) : null;
   if (match) {
     const [, version, traceId, parent, flags] = match as unknown as [string, string, string, string, string];
-    if (version !== 'ff' && !/^0+$/.test(traceId) && !/^0+$/.test(parent))
-      return `00-${traceId}-${span}-${flags}`;
+    if (version !== 'ff' && !ALL_ZEROS.test(traceId) && !ALL_ZEROS.test(parent))
+      return traceparentLine(traceId, flags);
   }
-  return `00-${randomHex(16)}-${span}-01`;
+  return traceparentLine(undefined, '01');
+}
+
+// `00-<trace id>-<span id>-<flags>` written into one buffer and read out as one flat string: a
+// concatenation is a rope, and undici's check of each header value (a RegExp) flattens a rope
+// through V8's runtime, a measurable share of a proxied request.
+const line = Buffer.from('00-00000000000000000000000000000000-0000000000000000-00', 'latin1');
+
+/** A traceparent with `traceId` (32 hex digits; a new random one when undefined), a new span id and `flags`. */
+function traceparentLine(traceId: string | undefined, flags: string): string {
+  if (traceId === undefined) randomHexInto(line, 3, 16);
+  else line.write(traceId, 3, 32, 'latin1');
+  randomHexInto(line, 36, 8);
+  line.write(flags, 53, 2, 'latin1');
+  return line.toString('latin1');
 }
 
 // Trace and span ids from a pre-filled buffer: two randomBytes calls per request were 11 % of the
 // gateway's time in a profile. Ids need to be unique, not secret; the bytes still come from the CSPRNG.
 const pool = Buffer.alloc(8192);
 let offset = pool.length;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
-function randomHex(bytes: number): string {
+/** Writes `bytes` random bytes as lower-case hex into `target` at `at`. */
+function randomHexInto(target: Buffer, at: number, bytes: number): void {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  const hex = pool.toString('hex', offset, offset + bytes);
+  for (let i = 0; i < bytes; i++) {
+    const byte = pool[offset + i] as number;
+    target[at + 2 * i] = HEX_DIGITS[byte >> 4] as number;
+    target[at + 2 * i + 1] = HEX_DIGITS[byte & 15] as number;
+  }
   offset += bytes;
-  return hex;
+}
+
+/** A flat copy of `text` (latin1): one sequential string, not a rope of concatenations. */
+function flat(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /**
@@ -97,13 +121,20 @@ function randomHex(bytes: number): string {
  * before that credential's `iat`, so a user's
  * many calls (and a client's fresh tokens) sign once per half-TTL instead of once per request.
  */
+/** An internal token and the Authorization value that carries it upstream, made once and kept together. */
+export interface InternalToken {
+  readonly token: string;
+  /** `Bearer <token>`: one flat string reused on every hit (a new concatenation per request would be a rope that undici's header check flattens through V8's runtime). */
+  readonly authorization: string;
+}
+
 export class InternalTokens {
   readonly #issuer: string;
   readonly #ttl: number;
   readonly #clock: Clock;
   readonly #signingKey: () => SigningKey;
   readonly #ids = new RandomIds();
-  readonly #cache = new Map<string, { token: string; iat: number; exp: number }>();
+  readonly #cache = new Map<string, { minted: InternalToken; iat: number; exp: number }>();
   /**
    * The cache key of an identity object per service (a verified-token cache hit reuses the same
    * object), kept so that a hit builds and hashes no string: the same key object each time.
@@ -118,7 +149,7 @@ export class InternalTokens {
   }
 
   /** The internal token for `identity` at `service`: at once when one is kept, else once signed. */
-  mint(identity: Identity, service: string): MaybePromise<string> {
+  mint(identity: Identity, service: string): MaybePromise<InternalToken> {
     const now = epochSeconds(this.#clock);
     const upstreamExp = typeof identity.claims.exp === 'number' ? identity.claims.exp : now + this.#ttl;
     const key = this.#keyOf(identity, service);
@@ -127,12 +158,18 @@ export class InternalTokens {
     // identity's new token must not be answered with an internal token the watermark revokes.
     const credentialIat = typeof identity.claims.iat === 'number' ? identity.claims.iat : 0;
     if (hit && hit.exp - now > this.#ttl / 2 && hit.exp <= upstreamExp && hit.iat >= credentialIat) {
-      return hit.token;
+      return hit.minted;
     }
     return this.#sign(identity, service, key, now, Math.min(now + this.#ttl, upstreamExp));
   }
 
-  async #sign(identity: Identity, service: string, key: string, now: number, exp: number): Promise<string> {
+  async #sign(
+    identity: Identity,
+    service: string,
+    key: string,
+    now: number,
+    exp: number,
+  ): Promise<InternalToken> {
     const claims: Record<string, unknown> = {
       iss: this.#issuer,
       sub: identity.sub,
@@ -151,9 +188,10 @@ export class InternalTokens {
     // takes this token as the subject of a token exchange.
     if (identity.issuer !== undefined && identity.issuer !== this.#issuer) claims.src_iss = identity.issuer;
     const token = await signJwtAsync({ typ: INTERNAL_TOKEN_TYP }, claims, this.#signingKey());
+    const minted: InternalToken = { token, authorization: flat(`Bearer ${token}`) };
     makeRoom(this.#cache, 10_000);
-    this.#cache.set(key, { token, iat: now, exp });
-    return token;
+    this.#cache.set(key, { minted, iat: now, exp });
+    return minted;
   }
 
   /** The service and everything of the identity the token carries; one key, equal tokens. */
