@@ -77,6 +77,8 @@ interface RouteSeries {
 export class GatewaySeries {
   readonly #metrics: GatewayMetrics;
   readonly #routes = new Map<string, RouteSeries>();
+  /** One child per result label, found without building the counter's label key each time. */
+  readonly #authResults = new Map<string, HotCounterChild>();
 
   constructor(metrics: GatewayMetrics) {
     this.#metrics = metrics;
@@ -94,7 +96,7 @@ export class GatewaySeries {
   }
 
   authResult(result: string): void {
-    this.#metrics.authResults.child(result).inc();
+    boundChild(this.#authResults, result, () => this.#metrics.authResults.child(result)).inc();
   }
 
   rateLimited(route: string): void {

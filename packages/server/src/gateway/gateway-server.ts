@@ -19,7 +19,7 @@ import {
 } from './pipeline/authenticate.js';
 import { type AuthorizeOutcome, authorize, type PolicyHook } from './pipeline/authorize.js';
 import { type CircuitState, Upstream, type UpstreamHeaders } from './pipeline/forward.js';
-import type { AuthOutcome, Identity } from './pipeline/identity.js';
+import type { AuthOutcome, CredentialKind, Identity } from './pipeline/identity.js';
 import {
   HOP_BY_HOP,
   type InternalToken,
@@ -312,7 +312,7 @@ export class GatewayServer {
   #authenticated(passage: Passage, outcome: AuthOutcome): MaybePromise<Decision> {
     this.#series.authResult(
       outcome.status === 'accepted'
-        ? `accepted_${outcome.identity.credential}`
+        ? ACCEPTED_RESULT[outcome.identity.credential]
         : outcome.status === 'rejected'
           ? outcome.reason
           : 'no_credentials',
@@ -593,6 +593,14 @@ export class GatewayServer {
     this.#series.finished(route, status, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }
+
+/** The auth-result label of an accepted credential: one string each, not one made per request. */
+const ACCEPTED_RESULT: Readonly<Record<CredentialKind, string>> = {
+  jwt: 'accepted_jwt',
+  api_key: 'accepted_api_key',
+  opaque: 'accepted_opaque',
+  anonymous: 'accepted_anonymous',
+};
 
 /** Refusals carry the gateway's answer headers (request id, rate-limit state) and their own. */
 function refuserFor(response: ServerResponse, answer: AnswerHeaders): Refuser {
