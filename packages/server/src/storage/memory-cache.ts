@@ -43,18 +43,22 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
     ttlSeconds === undefined ? null : clock.nowMs() + ttlSeconds * 1000;
 
   /** The live entry for a key, dropping it first when it has expired. */
-  function live(key: string): Entry | undefined {
+  function live(key: string, nowMs = clock.nowMs()): Entry | undefined {
     const entry = entries.get(key);
     if (entry === undefined) return undefined;
-    if (isExpired(entry, clock.nowMs())) {
+    if (isExpired(entry, nowMs)) {
       entries.delete(key);
       return undefined;
     }
     return entry;
   }
 
-  function liveOf<T extends Entry['type']>(key: string, type: T): Extract<Entry, { type: T }> | undefined {
-    const entry = live(key);
+  function liveOf<T extends Entry['type']>(
+    key: string,
+    type: T,
+    nowMs?: number,
+  ): Extract<Entry, { type: T }> | undefined {
+    const entry = live(key, nowMs);
     if (entry === undefined) return undefined;
     // Same contract as Redis: a key holds one kind of value and misuse is an error, not a miss.
     if (entry.type !== type) {
@@ -115,9 +119,11 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
     windowHit(key, index, windowSeconds) {
       assertWindowIndex(index);
       assertTtl(windowSeconds);
-      const entry = liveOf(key, 'window');
+      // One clock read for both the expiry check and the new expiry (this runs on every request).
+      const nowMs = clock.nowMs();
+      const entry = liveOf(key, 'window', nowMs);
       // As on Redis: a window's count lives two windows from its first hit (the next one reads it).
-      const expiresAtMs = expiry(windowSeconds * 2);
+      const expiresAtMs = nowMs + windowSeconds * 2000;
       if (entry === undefined || entry.index < index - 1) {
         entries.set(key, { type: 'window', index, current: 1, previous: 0, expiresAtMs });
         return { current: 1, previous: 0 };

@@ -55,3 +55,30 @@ test('rate keys: per address, subject, client, API key or verified claim; hashed
   };
   assert.equal(key('sub', anonymous), key('ip', anonymous), 'anonymous callers are counted by address');
 });
+
+test('rate keys kept per identity object never mix routes, limits or addresses', () => {
+  const identity: Identity = {
+    credential: 'jwt',
+    sub: 'usr_1',
+    clientId: 'web',
+    scopes: [],
+    roles: [],
+    claims: {},
+  };
+  const bySub = rateLimitSchema.parse({ key: 'sub', limit: 1 });
+  const byIp = rateLimitSchema.parse({ key: 'ip', limit: 1 });
+  const first = rateKey('a', bySub, identity, '203.0.113.9');
+  // The same identity object again (a verified-token cache hit): the same key, whatever the address.
+  assert.equal(rateKey('a', bySub, identity, '198.51.100.7'), first);
+  assert.notEqual(rateKey('b', bySub, identity, '203.0.113.9'), first, 'another route');
+  // Counted by address: each address its own key, even for one identity object.
+  const here = rateKey('a', byIp, identity, '203.0.113.9');
+  assert.notEqual(rateKey('a', byIp, identity, '198.51.100.7'), here);
+  assert.equal(rateKey('a', byIp, identity, '203.0.113.9'), here);
+  // Anonymous callers share one identity object and are counted by address.
+  const anonymous: Identity = { ...identity, credential: 'anonymous', sub: 'anonymous', clientId: undefined };
+  assert.notEqual(
+    rateKey('a', bySub, anonymous, '203.0.113.9'),
+    rateKey('a', bySub, anonymous, '198.51.100.7'),
+  );
+});

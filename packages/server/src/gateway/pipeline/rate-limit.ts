@@ -80,7 +80,30 @@ export function rateKey(
   identity: Identity,
   clientIp: string,
 ): string {
-  const value = countedValue(config, identity, clientIp);
+  const kept = byIdentity.get(identity)?.get(config);
+  if (kept !== undefined && kept.routeId === routeId) return kept.key;
+  const own = identityValue(config, identity);
+  const key = digestKey(routeId, own ?? `ip:${clientIp}`);
+  if (own !== undefined) {
+    let byLimit = byIdentity.get(identity);
+    if (byLimit === undefined) {
+      byLimit = new Map();
+      byIdentity.set(identity, byLimit);
+    }
+    byLimit.set(config, { routeId, key });
+  }
+  return key;
+}
+
+/**
+ * Keys the identity alone decides, per identity object and route limit: a verified-token cache
+ * hit passes the same identity object, so a repeated caller's key is found without a string
+ * built and hashed per request. Address-counted keys are not kept (one identity, many addresses).
+ */
+const byIdentity = new WeakMap<Identity, Map<RateLimitConfig, { routeId: string; key: string }>>();
+
+/** `routeId:` and a digest of what is counted, made once per counted value. */
+function digestKey(routeId: string, value: string): string {
   const counted = `${routeId}\u0000${value}`;
   // Digests by what is counted, not by identity object: a client's every fresh token (a new
   // identity object each) and a user's repeated one all reuse the digest.
@@ -96,22 +119,20 @@ export function rateKey(
 const digests = new Map<string, string>();
 const DIGESTS_KEPT = 10_000;
 
-/** What a request is counted by, before hashing: the key's value, or the client address. */
-function countedValue(config: RateLimitConfig, identity: Identity, clientIp: string): string {
+/** What a request is counted by when the identity decides it; undefined: by the client address. */
+function identityValue(config: RateLimitConfig, identity: Identity): string | undefined {
   switch (config.key) {
     case 'ip':
-      return `ip:${clientIp}`;
+      return undefined;
     case 'sub':
-      return identity.credential === 'anonymous' ? `ip:${clientIp}` : `sub:${identity.sub}`;
+      return identity.credential === 'anonymous' ? undefined : `sub:${identity.sub}`;
     case 'client':
-      return identity.clientId === undefined ? `ip:${clientIp}` : `client:${identity.clientId}`;
+      return identity.clientId === undefined ? undefined : `client:${identity.clientId}`;
     case 'api_key':
-      return identity.apiKeyId === undefined ? `ip:${clientIp}` : `key:${identity.apiKeyId}`;
+      return identity.apiKeyId === undefined ? undefined : `key:${identity.apiKeyId}`;
     default: {
       const claim = identity.claims[config.key.slice('claim:'.length)];
-      return typeof claim === 'string' || typeof claim === 'number'
-        ? `${config.key}:${claim}`
-        : `ip:${clientIp}`;
+      return typeof claim === 'string' || typeof claim === 'number' ? `${config.key}:${claim}` : undefined;
     }
   }
 }
