@@ -29,7 +29,7 @@ function generatorProcess(): { child: ChildProcess; ready: Promise<void> } {
 }
 
 /**
- * {@link runHere} in a process of its own, so that neither the benchmark's heap (token pools of
+ * A paced run (bench/lib/paced-load.ts) in a process of its own, so that neither the benchmark's heap (token pools of
  * hundreds of thousands of strings, whose collection pauses its event loop) nor its other work
  * lands in the latencies. Its CPU comes back in `cpuSeconds`. Runs go one at a time.
  */

@@ -51,7 +51,7 @@ const TIMEOUT_MS = 10_000;
  * No more than a second's worth of requests are left waiting for a connection; past that, due
  * requests are counted as skipped, so a server that cannot hold the rate shows a lower req/s.
  */
-export async function runHere(run: PacedRun): Promise<PacedOutcome> {
+async function runHere(run: PacedRun): Promise<PacedOutcome> {
   const cpuBefore = process.cpuUsage();
   const url = new URL(run.url);
   const pool = new Pool(url.origin, { connections: run.connections, pipelining: 1 });
