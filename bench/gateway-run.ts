@@ -356,6 +356,12 @@ async function main(): Promise<void> {
     const bound = cryptoBound(bare.reqPerSec, verify.verifyJwt);
     const [goalRate] = fixedRates as [FixedRate];
     const added = goalRate.gateway.p99 - goalRate.bare.p99;
+    // A difference of two tails shows a 1 ms effect only if the same server's tail holds still
+    // from one identical round to the next; here, the two servers' rounds are compared alike.
+    const spread = (f: LoadFigures) => Math.max(...f.roundP99) - Math.min(...f.roundP99);
+    const unsteady = Math.max(spread(goalRate.bare), spread(goalRate.gateway)) > MAX_ADDED_P99_MS;
+    const range = (f: LoadFigures) =>
+      `${Math.min(...f.roundP99).toFixed(2)}–${Math.max(...f.roundP99).toFixed(2)} ms`;
     const versus = (a: number, b: number, of: string) =>
       `${ratio(a / b)} (${Math.round(a).toLocaleString('en-US')} vs ${Math.round(b).toLocaleString('en-US')} ${of})`;
     const goals: GatewayGoal[] = [
@@ -377,7 +383,12 @@ async function main(): Promise<void> {
         name: `Added p99 at ${goalRate.rate.toLocaleString('en-US')} req/s (half the bare proxy's saturation), repeated token`,
         measured: `${added >= 0 ? '+' : '−'}${Math.abs(added).toFixed(2)} ms (${goalRate.gateway.p99.toFixed(2)} vs ${goalRate.bare.p99.toFixed(2)} ms)`,
         target: `≤ ${MAX_ADDED_P99_MS.toFixed(2)} ms`,
-        pass: added <= MAX_ADDED_P99_MS,
+        pass: added <= MAX_ADDED_P99_MS && !unsteady,
+        ...(unsteady && {
+          undecided:
+            `not measurable in this run: round p99s ranged ${range(goalRate.bare)} (bare proxy) and ` +
+            `${range(goalRate.gateway)} (gateway), wider than the ${MAX_ADDED_P99_MS} ms to be judged`,
+        }),
       },
     ];
 

@@ -32,6 +32,8 @@ export interface GatewayGoal {
   measured: string;
   target: string;
   pass: boolean;
+  /** Why this run cannot judge the goal (its baseline too unsteady); such a goal is not passed. */
+  undecided?: string;
   /** The gateway mix to profile when the goal is missed. */
   mix?: Mix;
 }
@@ -98,7 +100,12 @@ export function cryptoBound(proxyReqPerSec: number, verifyOps: number): number {
 export function goalsTable(report: GatewayReport): string {
   return table(
     ['Goal', 'Measured', 'Target', 'Result'],
-    report.goals.map((g) => [g.name, g.measured, g.target, g.pass ? '✅ pass' : '❌ FAIL']),
+    report.goals.map((g) => [
+      g.name,
+      g.undecided === undefined ? g.measured : `${g.measured}; ${g.undecided}`,
+      g.target,
+      g.undecided !== undefined ? '⚠️ not judged' : g.pass ? '✅ pass' : '❌ FAIL',
+    ]),
   );
 }
 
