@@ -112,6 +112,16 @@ function flat(text: string): string {
   return Buffer.from(text, 'latin1').toString('latin1');
 }
 
+/** An internal token and the Authorization value that carries it upstream, made once and kept together. */
+export interface InternalToken {
+  readonly token: string;
+  /**
+   * `Bearer <token>`, one flat string reused on every hit: a concatenation made per request would
+   * be a rope, which undici's check of the header value flattens through V8's runtime.
+   */
+  readonly authorization: string;
+}
+
 /**
  * Mints the short-lived internal token an upstream receives instead of the client's credential:
  * aud = the route's service, whatever credential the client used (JWT, opaque token, API key),
@@ -121,13 +131,6 @@ function flat(text: string): string {
  * before that credential's `iat`, so a user's
  * many calls (and a client's fresh tokens) sign once per half-TTL instead of once per request.
  */
-/** An internal token and the Authorization value that carries it upstream, made once and kept together. */
-export interface InternalToken {
-  readonly token: string;
-  /** `Bearer <token>`: one flat string reused on every hit (a new concatenation per request would be a rope that undici's header check flattens through V8's runtime). */
-  readonly authorization: string;
-}
-
 export class InternalTokens {
   readonly #issuer: string;
   readonly #ttl: number;
