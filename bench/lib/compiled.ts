@@ -6,29 +6,22 @@
  * as it is (uncommitted changes included, as the report's code line says).
  */
 import { basename, join } from 'node:path';
+import { boundChild } from '../../packages/server/src/internal/bounded-map.js';
 import { bundle, bundleServer, ROOT } from '../../scripts/bundle.js';
 
 /** Bench bundles live under bench/results (ignored by git), where node_modules resolve. */
 const BUILD_DIR = join(ROOT, 'bench', 'results', 'build');
+/** Each program's bundle, by program: built on first use. */
 const built = new Map<string, string>();
-
-function once(key: string, build: () => string): string {
-  let path = built.get(key);
-  if (path === undefined) {
-    path = build();
-    built.set(key, path);
-  }
-  return path;
-}
 
 /** packages/server/dist/gatehouse.mjs, built from the current sources: what the Docker image runs. */
 export function gatehouseProgram(): string {
-  return once('gatehouse', () => bundleServer());
+  return boundChild(built, 'gatehouse', () => bundleServer());
 }
 
 /** A TypeScript program of the benchmark's (a path from the repository root), bundled. */
 export function compiledScript(script: string): string {
-  return once(script, () => {
+  return boundChild(built, script, () => {
     const outfile = join(BUILD_DIR, basename(script).replace(/\.ts$/, '.mjs'));
     bundle(join(ROOT, script), outfile);
     return outfile;

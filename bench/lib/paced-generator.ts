@@ -29,9 +29,9 @@ function generatorProcess(): { child: ChildProcess; ready: Promise<void> } {
 }
 
 /**
- * A paced run (bench/lib/paced-load.ts) in a process of its own, so that neither the benchmark's heap (token pools of
- * hundreds of thousands of strings, whose collection pauses its event loop) nor its other work
- * lands in the latencies. Its CPU comes back in `cpuSeconds`. Runs go one at a time.
+ * A paced run (bench/lib/paced-load.ts) in a process of its own, so that neither the benchmark's
+ * heap (token pools of hundreds of thousands of strings, whose collection pauses its event loop)
+ * nor its other work lands in the latencies. Its CPU comes back in `cpuSeconds`. Runs go one at a time.
  */
 export async function pacedRun(run: PacedRun): Promise<PacedOutcome> {
   const { onSecond, ...plain } = run;

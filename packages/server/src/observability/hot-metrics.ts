@@ -22,6 +22,11 @@ export interface HotHistogramChild {
 
 const KEY_SEPARATOR = '\u0000';
 
+/** A child's key: a single label value is its own key, so a constant label builds no string. */
+function childKey(values: readonly string[]): string {
+  return values.length === 1 ? (values[0] as string) : values.join(KEY_SEPARATOR);
+}
+
 /** The label object of a child; the values must match `labelNames` one for one, as in prom-client. */
 function labelsOf<T extends string>(names: readonly T[], values: readonly string[]): LabelValues<T> {
   if (values.length !== names.length) {
@@ -57,7 +62,7 @@ export class HotCounter<T extends string> extends Counter<T> {
 
   /** The child for these label values, in `labelNames` order; made once per label set. */
   child(...values: string[]): HotCounterChild {
-    return boundChild(this.#children, values.join(KEY_SEPARATOR), () => {
+    return boundChild(this.#children, childKey(values), () => {
       const made = {
         labels: labelsOf(this.#names, values),
         pending: 0,
@@ -141,7 +146,7 @@ export class HotHistogram<T extends string> extends Histogram<T> {
 
   /** The child for these label values, in `labelNames` order; made once per label set. */
   child(...values: string[]): HotHistogramChild {
-    return boundChild(this.#series, values.join(KEY_SEPARATOR), () => {
+    return boundChild(this.#series, childKey(values), () => {
       const bounds = this.#bounds;
       const made: HistogramSeries<T> = {
         labels: labelsOf(this.#names, values),

@@ -39,8 +39,8 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
   const entries = new Map<string, Entry>();
 
   const isExpired = (entry: Entry, nowMs: number) => entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs;
-  const expiry = (ttlSeconds: number | undefined) =>
-    ttlSeconds === undefined ? null : clock.nowMs() + ttlSeconds * 1000;
+  const expiry = (ttlSeconds: number | undefined, nowMs = clock.nowMs()) =>
+    ttlSeconds === undefined ? null : nowMs + ttlSeconds * 1000;
 
   /** The live entry for a key, dropping it first when it has expired. */
   function live(key: string, nowMs = clock.nowMs()): Entry | undefined {
@@ -123,7 +123,7 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): MemoryCache
       const nowMs = clock.nowMs();
       const entry = liveOf(key, 'window', nowMs);
       // As on Redis: a window's count lives two windows from its first hit (the next one reads it).
-      const expiresAtMs = nowMs + windowSeconds * 2000;
+      const expiresAtMs = expiry(windowSeconds * 2, nowMs);
       if (entry === undefined || entry.index < index - 1) {
         entries.set(key, { type: 'window', index, current: 1, previous: 0, expiresAtMs });
         return { current: 1, previous: 0 };

@@ -28,15 +28,13 @@ test('sliding window: the previous window still counts by how much of it overlap
   assert.equal((await limiter.hit('k', 4, 60)).allowed, true, 'recovers by itself');
 });
 
+/** A user's JWT identity (sub usr_1, client web) with these claims. */
+function user(claims: Identity['claims'] = {}): Identity {
+  return { credential: 'jwt', sub: 'usr_1', clientId: 'web', scopes: [], roles: [], claims };
+}
+
 test('rate keys: per address, subject, client, API key or verified claim; hashed; a missing claim falls back to the address', () => {
-  const identity: Identity = {
-    credential: 'jwt',
-    sub: 'usr_1',
-    clientId: 'web',
-    scopes: [],
-    roles: [],
-    claims: { tenant: 'acme' },
-  };
+  const identity = user({ tenant: 'acme' });
   const key = (k: string, id: Identity = identity, ip = '203.0.113.9') =>
     rateKey('r', rateLimitSchema.parse({ key: k, limit: 1 }), id, ip);
   const all = ['ip', 'sub', 'client', 'claim:tenant'].map((k) => key(k));
@@ -57,14 +55,7 @@ test('rate keys: per address, subject, client, API key or verified claim; hashed
 });
 
 test('rate keys kept per identity object never mix routes, limits or addresses', () => {
-  const identity: Identity = {
-    credential: 'jwt',
-    sub: 'usr_1',
-    clientId: 'web',
-    scopes: [],
-    roles: [],
-    claims: {},
-  };
+  const identity = user();
   const bySub = rateLimitSchema.parse({ key: 'sub', limit: 1 });
   const byIp = rateLimitSchema.parse({ key: 'ip', limit: 1 });
   const first = rateKey('a', bySub, identity, '203.0.113.9');
