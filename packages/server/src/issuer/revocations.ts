@@ -113,7 +113,8 @@ export class Revocations {
   readonly #maxStalenessMs: number;
   readonly #maxTokenLifetime: number;
   readonly #expected: number;
-  readonly #recent = new Map<string, number>();
+  /** Revoked token and session ids by kind, each until its exp: raw ids, so a lookup builds no key. */
+  readonly #recent = { jti: new Map<string, number>(), sid: new Map<string, number>() };
   readonly #watermarks = { sub: new Map<string, number>(), client: new Map<string, number>() };
   #applied = 0;
   #synced = false;
@@ -241,14 +242,14 @@ export class Revocations {
       return this.#answer('watermark', true);
     }
     const now = epochSeconds(this.#clock);
-    const jti = `jti:${claims.jti}`;
-    const sid = claims.sid === undefined ? undefined : `sid:${claims.sid}`;
-    if ((this.#recent.get(jti) ?? 0) >= now || (sid !== undefined && (this.#recent.get(sid) ?? 0) >= now)) {
+    const { jti, sid } = claims;
+    const recent = this.#recent;
+    if ((recent.jti.get(jti) ?? 0) >= now || (sid !== undefined && (recent.sid.get(sid) ?? 0) >= now)) {
       return this.#answer('recent', true);
     }
     if (
-      !this.#bloom.mightContain(jti) &&
-      (sid === undefined || !this.#bloom.mightContain(sid)) &&
+      !this.#bloom.mightContain(jti, 'jti:') &&
+      (sid === undefined || !this.#bloom.mightContain(sid, 'sid:')) &&
       (mode === 'fail_open' || this.#fresh())
     ) {
       return this.#answer('bloom', false);
@@ -261,8 +262,8 @@ export class Revocations {
     const now = epochSeconds(this.#clock);
     const jti = `jti:${claims.jti}`;
     const sid = claims.sid === undefined ? undefined : `sid:${claims.sid}`;
-    const jtiMaybe = this.#bloom.mightContain(jti);
-    const sidMaybe = sid !== undefined && this.#bloom.mightContain(sid);
+    const jtiMaybe = this.#bloom.mightContain(claims.jti, 'jti:');
+    const sidMaybe = claims.sid !== undefined && this.#bloom.mightContain(claims.sid, 'sid:');
     const trusted = this.#fresh();
     const askJti = jtiMaybe || !trusted;
     const askSid = sid !== undefined && (sidMaybe || !trusted);
@@ -420,10 +421,10 @@ export class Revocations {
       map.set(record.value, Math.max(map.get(record.value) ?? 0, record.notBefore));
       return;
     }
-    const key = `${record.kind}:${record.value}`;
-    this.#bloom.add(key);
-    makeRoom(this.#recent, RECENT_ENTRIES);
-    this.#recent.set(key, record.exp);
+    this.#bloom.add(record.value, `${record.kind}:`);
+    const recent = this.#recent[record.kind];
+    makeRoom(recent, RECENT_ENTRIES);
+    recent.set(record.value, record.exp);
   }
 
   #fresh(): boolean {
@@ -443,7 +444,9 @@ export class Revocations {
 
   #purge(): void {
     const now = epochSeconds(this.#clock);
-    for (const [key, exp] of this.#recent) if (exp < now) this.#recent.delete(key);
+    for (const recent of Object.values(this.#recent)) {
+      for (const [id, exp] of recent) if (exp < now) recent.delete(id);
+    }
     // A watermark older than every token it could catch has done its work. (Bloom bits are not
     // removed; the filter is rebuilt from the log at the next start.)
     for (const map of Object.values(this.#watermarks)) {

@@ -19,6 +19,9 @@ export class BloomFilter {
   readonly #seed1 = randomBytes(4).readUInt32BE(0);
   readonly #seed2 = randomBytes(4).readUInt32BE(0);
   #count = 0;
+  // The last id's two hashes, left in fields rather than returned as a pair (no array per check).
+  #h1 = 0;
+  #h2 = 0;
 
   constructor(expected: number, falsePositiveRate: number) {
     if (!(expected > 0) || !(falsePositiveRate > 0 && falsePositiveRate < 1)) {
@@ -40,40 +43,55 @@ export class BloomFilter {
     return this.#words.byteLength;
   }
 
-  add(id: string): void {
-    const [h1, h2] = this.#seeds(id);
+  /**
+   * Adds `id` in `namespace` (e.g. "jti:"): hashed as if the two were one string, without
+   * making it, so a check of a token's id builds no string per request.
+   */
+  add(id: string, namespace = ''): void {
+    this.#hash(namespace, id);
     for (let i = 0; i < this.hashes; i++) {
-      const bit = (h1 + i * h2) % this.bits;
+      const bit = (this.#h1 + i * this.#h2) % this.bits;
       this.#words[bit >>> 5] = (this.#words[bit >>> 5] as number) | (1 << (bit & 31));
     }
     this.#count++;
   }
 
-  /** False: certainly never added. True: probably added. */
-  mightContain(id: string): boolean {
-    const [h1, h2] = this.#seeds(id);
+  /** False: certainly never added (in `namespace`). True: probably added. */
+  mightContain(id: string, namespace = ''): boolean {
+    this.#hash(namespace, id);
     for (let i = 0; i < this.hashes; i++) {
-      const bit = (h1 + i * h2) % this.bits;
+      const bit = (this.#h1 + i * this.#h2) % this.bits;
       if (((this.#words[bit >>> 5] as number) & (1 << (bit & 31))) === 0) return false;
     }
     return true;
   }
 
-  #seeds(id: string): [number, number] {
-    const h1 = hash32(id, this.#seed1);
+  /** Both seeded hashes of `namespace` + `id` in one pass over the characters. */
+  #hash(namespace: string, id: string): void {
+    let a = (this.#seed1 ^ FNV_OFFSET) >>> 0;
+    let b = (this.#seed2 ^ FNV_OFFSET) >>> 0;
+    for (let i = 0; i < namespace.length; i++) {
+      const c = namespace.charCodeAt(i);
+      a = Math.imul(a ^ c, FNV_PRIME);
+      b = Math.imul(b ^ c, FNV_PRIME);
+    }
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      a = Math.imul(a ^ c, FNV_PRIME);
+      b = Math.imul(b ^ c, FNV_PRIME);
+    }
+    this.#h1 = avalanche(a);
     // Odd, so successive probes never collapse onto one bit.
-    const h2 = (hash32(id, this.#seed2) | 1) >>> 0;
-    return [h1, h2];
+    this.#h2 = (avalanche(b) | 1) >>> 0;
   }
 }
 
-/** FNV-1a over UTF-16 code units from `seed`, then murmur3's 32-bit finalizer for avalanche. */
-function hash32(text: string, seed: number): number {
-  let h = (seed ^ 0x811c9dc5) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** murmur3's 32-bit finalizer over an FNV-1a state, for avalanche. */
+function avalanche(state: number): number {
+  let h = state;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -28,3 +28,17 @@ test('sized by the standard formulas: 10 million ids at 0.1 % fit in 18 MB with 
   assert.throws(() => new BloomFilter(0, 0.01), RangeError);
   assert.throws(() => new BloomFilter(10, 1), RangeError);
 });
+
+test('a namespace is hashed as a prefix of the id: the same bits as the joined string, apart from other namespaces', () => {
+  const ids = new RandomIds();
+  const filter = new BloomFilter(10_000, 0.001);
+  const added = Array.from({ length: 1000 }, () => ids.next(16));
+  for (const id of added) filter.add(id, 'jti:');
+  for (const id of added) {
+    assert.equal(filter.mightContain(id, 'jti:'), true);
+    assert.equal(filter.mightContain(`jti:${id}`), true, 'namespace + id is the joined string');
+  }
+  const crossed = added.filter((id) => filter.mightContain(id, 'sid:')).length;
+  assert.ok(crossed <= 5, `${crossed} of 1000 ids also seen in another namespace`);
+  assert.equal(added.filter((id) => filter.mightContain(id)).length <= 5, true, 'nor without one');
+});
