@@ -363,19 +363,33 @@ async function main(): Promise<void> {
     const unsteady = oneRound || Math.max(spread(goalRate.bare), spread(goalRate.gateway)) > MAX_ADDED_P99_MS;
     const range = (f: LoadFigures) =>
       `${Math.min(...f.roundP99).toFixed(2)}–${Math.max(...f.roundP99).toFixed(2)} ms`;
-    const versus = (a: number, b: number, of: string) =>
-      `${ratio(a / b)} (${Math.round(a).toLocaleString('en-US')} vs ${Math.round(b).toLocaleString('en-US')} ${of})`;
+    // Three digits where the goal is judged, so a ratio just under it never reads as the target;
+    // and each ABBA round's own ratio, to show how far one run's noise reaches.
+    const versus = (a: number, b: number, of: string, byRound: readonly number[]) =>
+      `${(a / b).toFixed(3)}× (${Math.round(a).toLocaleString('en-US')} vs ${Math.round(b).toLocaleString('en-US')} ${of}; by round ${byRound.map((r) => r.toFixed(2)).join(' / ')})`;
+    const perRound = (f: LoadFigures, against: (round: number) => number) =>
+      f.rounds.map((r, i) => r / against(i));
     const goals: GatewayGoal[] = [
       {
         name: 'Repeated token: gateway req/s vs the bare node:http + undici proxy',
-        measured: versus(gateway.repeated.reqPerSec, bare.reqPerSec, 'req/s'),
+        measured: versus(
+          gateway.repeated.reqPerSec,
+          bare.reqPerSec,
+          'req/s',
+          perRound(gateway.repeated, (i) => bare.rounds[i] ?? Number.NaN),
+        ),
         target: `≥ ${ratio(MIN_RATIO)}`,
         pass: gateway.repeated.reqPerSec >= MIN_RATIO * bare.reqPerSec,
         mix: 'repeated',
       },
       {
         name: 'Unique tokens: gateway req/s vs the crypto-bound limit',
-        measured: versus(gateway.unique.reqPerSec, bound, 'req/s'),
+        measured: versus(
+          gateway.unique.reqPerSec,
+          bound,
+          'req/s',
+          perRound(gateway.unique, (i) => cryptoBound(bare.rounds[i] ?? Number.NaN, verify.verifyJwt)),
+        ),
         target: `≥ ${ratio(MIN_RATIO)}`,
         pass: gateway.unique.reqPerSec >= MIN_RATIO * bound,
         mix: 'unique',

@@ -116,9 +116,14 @@ function loadRow(name: string, f: LoadFigures): string[] {
   return [name, ...loadCells(f, COLUMNS)];
 }
 
-/** A row of a ratio or a computed limit: the req/s column only. */
-function figureRow(name: string, value: string): string[] {
-  return [name, value, ...LOAD_HEAD.slice(2).map(() => '')];
+/** A row of a ratio or a computed limit: the req/s column, and by round when given. */
+function figureRow(name: string, value: string, byRound = ''): string[] {
+  return [name, value, byRound, ...LOAD_HEAD.slice(3).map(() => '')];
+}
+
+/** `a / b` of each ABBA round (the same index is the same round), as the by-round column shows it. */
+function roundRatios(a: LoadFigures, b: readonly number[]): string {
+  return a.rounds.map((r, i) => ratio(r / (b[i] ?? Number.NaN))).join(' / ');
 }
 
 /** The servers of the saturation runs, as table labels. */
@@ -139,7 +144,11 @@ export function repeatedTable(report: GatewayReport): string {
     loadRow('bare node:http + undici proxy', report.bare),
     loadRow(HEADER_PROXY, report.headerProxy),
     ...(report.nginx ? [loadRow('nginx', report.nginx)] : []),
-    figureRow('**gateway / bare proxy**', `**${ratio(repeated.reqPerSec / report.bare.reqPerSec)}**`),
+    figureRow(
+      '**gateway / bare proxy**',
+      `**${(repeated.reqPerSec / report.bare.reqPerSec).toFixed(3)}×**`,
+      roundRatios(repeated, report.bare.rounds),
+    ),
     figureRow('header proxy / bare proxy', ratio(report.headerProxy.reqPerSec / report.bare.reqPerSec)),
     figureRow('gateway / header proxy', ratio(repeated.reqPerSec / report.headerProxy.reqPerSec)),
     ...(report.nginx
@@ -159,7 +168,10 @@ export function uniqueTable(report: GatewayReport): string {
       'crypto-bound limit = 1 / (1 / bare proxy req/s + 1 / verifyJwt ES256 ops/s)',
       int(report.cryptoBound),
     ),
-    figureRow('**gateway / crypto-bound limit**', `**${ratio(unique.reqPerSec / report.cryptoBound)}**`),
+    figureRow(
+      '**gateway / crypto-bound limit**',
+      `**${(unique.reqPerSec / report.cryptoBound).toFixed(3)}×**`,
+    ),
     figureRow('gateway unique / gateway repeated', ratio(unique.reqPerSec / repeated.reqPerSec)),
   ]);
 }
