@@ -37,6 +37,7 @@ export {
 } from './config/gateway-schema.js';
 export { RandomIds } from './ids.js';
 export {
+  BatchedVerifier,
   generateSigningKey,
   type JwsAlgorithm,
   type JwtHeader,
@@ -48,6 +49,7 @@ export {
   RemoteKeySet,
   type RemoteKeySetOptions,
   type RemoteKeySetStatus,
+  type SignatureKey,
   type SigningAlgorithm,
   type SigningKey,
   signJwt,

@@ -1,3 +1,4 @@
+export { BatchedVerifier, type SignatureKey } from './batched-verifier.js';
 export { generateSigningKey } from './generate-signing-key.js';
 export { KeySet } from './key-set.js';
 export { publicJwkOf } from './public-jwk.js';

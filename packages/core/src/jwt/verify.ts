@@ -7,6 +7,7 @@ import {
   verifyJwsSignature,
   verifyJwsSignatureAsync,
 } from './verify-jws.js';
+import type { BatchedVerifier } from './batched-verifier.js';
 
 /** Default for `clockSkewSeconds`. */
 export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
@@ -41,9 +42,10 @@ export function verifyJwt(token: string, keys: KeyResolver, options: VerifyOptio
 }
 
 /**
- * {@link verifyJwt} with the signature check on libuv's threadpool (see
- * {@link verifyJwsSignatureAsync}): the same checks in the same order, the same errors (as a
- * rejection). For servers whose main thread is the bottleneck, such as the gateway.
+ * {@link verifyJwt} with the signature check off the main thread (see
+ * {@link verifyJwsSignatureAsync}): on libuv's threadpool, or batched on `verifier`'s worker
+ * thread when one is given. The same checks in the same order, the same errors (as a rejection).
+ * For servers whose main thread is the bottleneck, such as the gateway.
  *
  * @example
  * ```ts
@@ -54,8 +56,9 @@ export async function verifyJwtAsync(
   token: string,
   keys: KeyResolver,
   options: VerifyOptions,
+  verifier?: BatchedVerifier,
 ): Promise<VerifiedJwt> {
-  return checkClaims(await verifyJwsSignatureAsync(token, keys, options), options);
+  return checkClaims(await verifyJwsSignatureAsync(token, keys, options, verifier), options);
 }
 
 /** The claim rules of {@link verifyJwt}, on a JWS whose signature checked out. */

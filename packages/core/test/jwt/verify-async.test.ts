@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JwtError } from '../../src/errors.js';
+import { BatchedVerifier } from '../../src/jwt/batched-verifier.js';
 import { signJwt } from '../../src/jwt/sign.js';
 import type { VerifyOptions } from '../../src/jwt/types.js';
 import { verifyJwt, verifyJwtAsync } from '../../src/jwt/verify.js';
@@ -99,5 +100,48 @@ describe('verifyJwtAsync', () => {
       pending,
       (err: unknown) => err instanceof JwtError && err.code === 'ERR_JWT_MALFORMED',
     );
+  });
+});
+
+describe('verifyJwtAsync on a BatchedVerifier', () => {
+  it('answers every token as verifyJwt does, all of them asked in one turn and sent as one batch', async () => {
+    const verifier = new BatchedVerifier();
+    try {
+      const before = verifier.batches;
+      const outcomes = await Promise.all(
+        corpus.map(([, compact, overrides]) =>
+          asyncOutcomeOf(() => verifyJwtAsync(compact as string, keys, options(overrides), verifier)),
+        ),
+      );
+      corpus.forEach(([name, compact, overrides], i) => {
+        assert.deepEqual(
+          outcomes[i],
+          outcomeOf(() => verifyJwt(compact as string, keys, options(overrides))),
+          name,
+        );
+      });
+      assert.equal(verifier.batches - before, 1, 'one message for the whole turn');
+      // Keys go to the worker once: a second turn with the same keys still answers.
+      const again = await asyncOutcomeOf(() => verifyJwtAsync(good, keys, options(), verifier));
+      assert.equal(again.ok, true);
+      assert.equal(verifier.batches - before, 2);
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  it('answers checks sent before close, and checks asked after it on the threadpool', async () => {
+    const verifier = new BatchedVerifier();
+    const sent = verifyJwtAsync(good, keys, options(), verifier);
+    await new Promise((resolve) => setImmediate(resolve)); // the batch is on its way
+    const closing = verifier.close();
+    assert.equal((await sent).payload.sub, claims().sub);
+    await closing;
+    assert.equal((await verifyJwtAsync(good, keys, options(), verifier)).payload.sub, claims().sub);
+    await assert.rejects(
+      verifyJwtAsync(tamperSignature(good), keys, options(), verifier),
+      (err: unknown) => err instanceof JwtError && err.code === 'ERR_JWT_SIGNATURE_INVALID',
+    );
+    assert.equal(verifier.batches, 1, 'nothing sent to the worker after close');
   });
 });

@@ -1,4 +1,5 @@
 import { isAbsolute, join } from 'node:path';
+import { BatchedVerifier } from '@gatehouse/core';
 import { Counter } from 'prom-client';
 import { GatewayPolicy } from '../policy/gateway-policy.js';
 import type { Runtime } from '../runtime.js';
@@ -37,6 +38,7 @@ export function buildGateway(runtime: Runtime): GatewayServer {
     },
   });
   routes.watch();
+  const signatures = new BatchedVerifier();
   gateway = new GatewayServer({
     config,
     routes,
@@ -49,6 +51,7 @@ export function buildGateway(runtime: Runtime): GatewayServer {
       clock: runtime.clock,
       clockSkew: config.tokens.clock_skew,
       maxTokenLifetime: config.tokens.max_access_token_ttl,
+      signatures,
     },
     internalTokens: new InternalTokens({
       issuer: config.issuer,
@@ -63,7 +66,10 @@ export function buildGateway(runtime: Runtime): GatewayServer {
     metrics: runtime.metrics,
     clock: runtime.clock,
     logger: runtime.logger,
-    onClose: () => routes.stop(),
+    onClose: () => {
+      routes.stop();
+      signatures.close().catch(() => undefined);
+    },
   });
   return gateway;
 }

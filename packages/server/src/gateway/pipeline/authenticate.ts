@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   type AuthenticatorConfig,
+  type BatchedVerifier,
   type Clock,
   type ErrorCode,
   JwtError,
@@ -37,6 +38,8 @@ export interface AuthenticatorDeps {
   maxTokenLifetime: number;
   /** Fetches another issuer's discovery document (undici's fetch by default). */
   fetch?: typeof fetch;
+  /** Where this issuer's token signatures are checked: batched on its worker (else the threadpool). */
+  signatures?: BatchedVerifier;
 }
 
 /** What an authenticator needs to know of the route it works for. */
@@ -146,8 +149,8 @@ export function jwtAuthenticator(
             ...options,
             issuer: await remote.issuer(),
           })
-        : // The signature on the threadpool: an ES256 verify would hold the event loop ~80 µs.
-          await verifyJwtAsync(token, deps.keys(), { ...options, issuer: deps.issuer });
+        : // The signature off the event loop (an ES256 verify would hold it ~80 µs), batched.
+          await verifyJwtAsync(token, deps.keys(), { ...options, issuer: deps.issuer }, deps.signatures);
       if (!remote && (await deps.revocations.isTokenRevoked(payload as RevocableJwt, route.revocation))) {
         return rejected('revoked', 'the access token has been revoked');
       }

@@ -1,0 +1,199 @@
+import { type KeyObject, type VerifyKeyObjectInput, verify } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
+/** What `crypto.verify` takes as its key: the prepared input of a verification key. */
+export type SignatureKey = KeyObject | VerifyKeyObjectInput;
+
+/**
+ * The worker's whole program (CommonJS, evaluated, so it needs no file of its own in a bundle):
+ * it keeps each key it is sent once, checks a batch's signatures in order and answers the batch
+ * with one message — 1 valid, 0 invalid, 2 `verify` threw.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { verify } = require('node:crypto');
+const keys = new Map();
+parentPort.on('message', ({ batch, keys: added, items }) => {
+  if (added) for (const [id, key] of added) keys.set(id, key);
+  const results = new Uint8Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const [id, hash, data, signature] = items[i];
+    try {
+      results[i] = verify(hash, data, keys.get(id), signature) ? 1 : 0;
+    } catch {
+      results[i] = 2;
+    }
+  }
+  parentPort.postMessage({ batch, results });
+});
+`;
+
+const VALID = 1;
+const THREW = 2;
+
+/** One check asked for: what `crypto.verify` takes, the key's id for the worker, and its answer. */
+interface Check {
+  id: number;
+  hash: string | null;
+  data: Buffer;
+  key: SignatureKey;
+  signature: Buffer;
+  resolve: (valid: boolean) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Signature checks on a worker thread of their own, sent in batches: the checks asked for during
+ * one turn of the event loop go in one message and come back in one. With `crypto.verify`'s
+ * callback form, libuv's threadpool instead queues, wakes a thread for and calls back into
+ * JavaScript once per signature; on a busy gateway those wake-ups cost the main thread more than
+ * the batching does. Measured A/B on the gateway with a new token on every request (2 shared
+ * cores, three runs of 4–8 alternating rounds): 3–16 % less CPU per request; req/s moved −8 to
+ * +6.5 %, inside that machine's run-to-run noise.
+ *
+ * One worker checks ~13,000 ES256 signatures a second on one core, more than one Node process's
+ * main thread can bring it. Should the worker fail, checks go to the threadpool from then on.
+ *
+ * @example
+ * ```ts
+ * const verifier = new BatchedVerifier();
+ * const { payload } = await verifyJwtAsync(token, keys, options, verifier);
+ * await verifier.close();
+ * ```
+ */
+export class BatchedVerifier {
+  #worker: Worker | undefined;
+  /** Closed, or the worker failed: checks go to the threadpool. */
+  #broken = false;
+  readonly #keyIds = new WeakMap<SignatureKey, number>();
+  #nextKey = 1;
+  #newKeys: [number, SignatureKey][] = [];
+  #pending: Check[] = [];
+  #scheduled = false;
+  readonly #sent = new Map<number, Check[]>();
+  #nextBatch = 1;
+  #batches = 0;
+  /** Called once the last sent batch is answered, while close() waits for that. */
+  #drained: (() => void) | undefined;
+
+  /**
+   * `crypto.verify(hash, data, key, signature)`, answered with the rest of this turn's checks.
+   * Rejects only when the check itself throws (as `crypto.verify` would) or the verifier closed.
+   * `key` should be one object per key, reused: the worker is sent each key object once.
+   */
+  verify(hash: string | null, data: Buffer, key: SignatureKey, signature: Buffer): Promise<boolean> {
+    if (this.#broken) return onThreadpool(hash, data, key, signature);
+    let id = this.#keyIds.get(key);
+    if (id === undefined) {
+      id = this.#nextKey++;
+      this.#keyIds.set(key, id);
+      this.#newKeys.push([id, key]);
+    }
+    const answer = new Promise<boolean>((resolve, reject) =>
+      this.#pending.push({ id, hash, data, key, signature, resolve, reject }),
+    );
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // After the poll phase: every request read in this turn has asked by then.
+      setImmediate(() => this.#flush());
+    }
+    return answer;
+  }
+
+  /** Batches sent so far (tests, diagnostics). */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  /**
+   * Stops the worker once it has answered what it was sent (at most `graceMs`; what is still
+   * unanswered then is rejected). Checks asked from now on use the threadpool.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    this.#broken = true;
+    const worker = this.#worker;
+    if (!worker) return;
+    if (this.#sent.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#worker = undefined;
+    this.#fail(new Error('the signature verifier is closed'));
+    await worker.terminate();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const checks = this.#pending;
+    const keys = this.#newKeys;
+    this.#pending = [];
+    this.#newKeys = [];
+    if (this.#broken) {
+      // Closed or failed after these were asked: answered where later ones will be.
+      for (const c of checks) onThreadpool(c.hash, c.data, c.key, c.signature).then(c.resolve, c.reject);
+      return;
+    }
+    const batch = this.#nextBatch++;
+    this.#sent.set(batch, checks);
+    this.#batches++;
+    this.#started().postMessage({
+      batch,
+      keys: keys.length > 0 ? keys : undefined,
+      items: checks.map((c) => [c.id, c.hash, c.data, c.signature]),
+    });
+  }
+
+  #started(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'gatehouse-verify' });
+    // Never what keeps a process alive: a server's own sockets do that.
+    worker.unref();
+    worker.on('message', ({ batch, results }: { batch: number; results: Uint8Array }) => {
+      const checks = this.#sent.get(batch);
+      this.#sent.delete(batch);
+      if (!checks) return;
+      for (let i = 0; i < checks.length; i++) {
+        const c = checks[i] as Check;
+        if (results[i] === THREW) c.reject(new Error('the signature could not be checked'));
+        else c.resolve(results[i] === VALID);
+      }
+      if (this.#sent.size === 0) this.#drained?.();
+    });
+    const broken = (err: Error) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      this.#broken = true;
+      this.#fail(err);
+    };
+    worker.on('error', broken);
+    worker.on('exit', (code) => broken(new Error(`the signature worker exited with code ${code}`)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #fail(err: Error): void {
+    for (const checks of this.#sent.values()) for (const c of checks) c.reject(err);
+    this.#sent.clear();
+    this.#drained?.();
+  }
+}
+
+/** The threadpool, one signature at a time (`crypto.verify` with a callback). */
+function onThreadpool(
+  hash: string | null,
+  data: Buffer,
+  key: SignatureKey,
+  signature: Buffer,
+): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    verify(hash, data, key, signature, (err, valid) => {
+      if (err) reject(err);
+      else resolve(valid);
+    });
+  });
+}
