@@ -268,12 +268,13 @@ function notes(report: GatewayReport): string[] {
     '- On a 2-core machine the proxy, the upstream and the load generator share the cores: each row is what the proxy reaches while ' +
       'the upstream and the load generator take their part (their CPU is in the table). A proxy that needs less CPU per ' +
       'request leaves more to the upstream and the load generator, so req per server CPU-s is the fairer efficiency figure.',
-    '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify (on ' +
-      'the libuv threadpool: `verifyJwtAsync`; the main thread pays ~10 µs to dispatch it and take the answer), a ' +
+    '- Unique tokens: every request carries a token the gateway has never seen, so each one costs an ES256 verify (off ' +
+      "the main thread: `verifyJwtAsync` on the gateway's BatchedVerifier, two worker threads that take the signatures " +
+      'asked for in one event-loop turn as one message each), a ' +
       'revocation lookup, a verified-token cache insert and an identity built from the claims. The internal JWT is not ' +
       "signed again: its cache is keyed on the identity's content (sub, client, scopes…), the same for every token of the " +
       "bench's client. The crypto-bound limit counts the verify as if it ran on the proxy's one core; with the verify on " +
-      'the threadpool a gateway could pass that limit where cores are free, but on 2 cores the threadpool shares the CPU ' +
+      'another thread a gateway could pass that limit where cores are free, but on 2 cores that thread shares the CPU ' +
       'with the main thread, the upstream and autocannon. Repeated token: the verified-token cache and the internal-token ' +
       'cache (kept while more than half its life remains) answer, and revocation is still checked on every request.',
     `- Token pools: before each unique-mix run (warm-up and measured alike, outside the measured window) ` +

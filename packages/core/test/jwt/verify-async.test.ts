@@ -104,8 +104,8 @@ describe('verifyJwtAsync', () => {
 });
 
 describe('verifyJwtAsync on a BatchedVerifier', () => {
-  it('answers every token as verifyJwt does, all of them asked in one turn and sent as one batch', async () => {
-    const verifier = new BatchedVerifier();
+  it('answers every token as verifyJwt does, all of them asked in one turn and sent as one batch per worker', async () => {
+    const verifier = new BatchedVerifier({ workers: 2 });
     try {
       const before = verifier.batches;
       const outcomes = await Promise.all(
@@ -120,11 +120,32 @@ describe('verifyJwtAsync on a BatchedVerifier', () => {
           name,
         );
       });
-      assert.equal(verifier.batches - before, 1, 'one message for the whole turn');
-      // Keys go to the worker once: a second turn with the same keys still answers.
+      assert.equal(verifier.batches - before, 2, 'one message to each worker for the whole turn');
+      // Keys go to each worker once: a second turn with the same keys still answers.
       const again = await asyncOutcomeOf(() => verifyJwtAsync(good, keys, options(), verifier));
       assert.equal(again.ok, true);
-      assert.equal(verifier.batches - before, 2);
+      assert.equal(verifier.batches - before, 3, 'a single check goes to one worker');
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  it('sends a worker the keys it lacks with its first batch that needs them', async () => {
+    const verifier = new BatchedVerifier({ workers: 2 });
+    try {
+      // Turn 1: one check, so only the first worker hears of the ES256 key.
+      assert.equal((await verifyJwtAsync(good, keys, options(), verifier)).payload.sub, claims().sub);
+      // Turn 2: two checks with that key, one per worker; the second must be sent it now.
+      const [a, b] = await Promise.all([
+        verifyJwtAsync(token(), keys, options(), verifier),
+        verifyJwtAsync(tamperSignature(token()), keys, options(), verifier).then(
+          () => 'accepted',
+          (err: unknown) => (err instanceof JwtError ? err.code : String(err)),
+        ),
+      ]);
+      assert.equal(a.payload.sub, claims().sub);
+      assert.equal(b, 'ERR_JWT_SIGNATURE_INVALID');
+      assert.equal(verifier.batches, 3);
     } finally {
       await verifier.close();
     }
