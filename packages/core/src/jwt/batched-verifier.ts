@@ -68,9 +68,13 @@ export class BatchedVerifier {
   readonly #keysSent: number[];
   /** Closed, or a worker failed: checks go to the threadpool. */
   #broken = false;
-  readonly #keyIds = new WeakMap<SignatureKey, number>();
-  /** Every key asked with, by id − 1: a worker is sent the ones it lacks with its next batch. */
+  /**
+   * Every key asked with, by id − 1 (a worker is sent the ones it lacks with its next batch), and
+   * each key's id. Kept while the verifier lives, as the workers keep them: keys come and go only
+   * with rotations, a handful a month.
+   */
   readonly #keys: SignatureKey[] = [];
+  readonly #keyIds = new Map<SignatureKey, number>();
   #pending: Check[] = [];
   #scheduled = false;
   readonly #sent = new Map<number, Check[]>();
