@@ -135,7 +135,7 @@ function verifyCompact(token: string, keys: KeyResolver, options: JwsVerifyOptio
 
 /**
  * {@link verifyJwsSignature} with the signature check off the main thread: on libuv's threadpool
- * (`crypto.verify` with a callback), or batched on `verifier`'s worker when one is given. Every
+ * (`crypto.verify` with a callback), or batched on `verifier`'s workers when one is given. Every
  * other check runs first, synchronously, and fails the same way. For a server whose main thread
  * is its bottleneck: an ES256 verify (~80 µs) then runs on another core.
  */

@@ -44,7 +44,7 @@ export function verifyJwt(token: string, keys: KeyResolver, options: VerifyOptio
 /**
  * {@link verifyJwt} with the signature check off the main thread (see
  * {@link verifyJwsSignatureAsync}): on libuv's threadpool, or batched on `verifier`'s worker
- * thread when one is given. The same checks in the same order, the same errors (as a rejection).
+ * threads when one is given. The same checks in the same order, the same errors (as a rejection).
  * For servers whose main thread is the bottleneck, such as the gateway.
  *
  * @example

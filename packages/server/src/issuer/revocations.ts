@@ -47,7 +47,10 @@ function revocationMetrics(registry: Registry, staleness: () => number): Revocat
 
 export const TOKEN_REVOKED_TOPIC = 'token.revoked';
 
-/** Bound of the exact map of recent revocations; past it the oldest go (the Bloom filter stays). */
+/**
+ * Bound of each exact map of recent revocations (token ids, session ids); past it the oldest go
+ * (the Bloom filter stays).
+ */
 const RECENT_ENTRIES = 100_000;
 /** How often each instance compares its position with the durable log's head. */
 const RESYNC_MS = 1_000;

@@ -38,7 +38,7 @@ export interface AuthenticatorDeps {
   maxTokenLifetime: number;
   /** Fetches another issuer's discovery document (undici's fetch by default). */
   fetch?: typeof fetch;
-  /** Where this issuer's token signatures are checked: batched on its worker (else the threadpool). */
+  /** Where this issuer's token signatures are checked: batched on its workers (else the threadpool). */
   signatures?: BatchedVerifier;
 }
 
