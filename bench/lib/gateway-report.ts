@@ -121,9 +121,12 @@ function figureRow(name: string, value: string, byRound = ''): string[] {
   return [name, value, byRound, ...LOAD_HEAD.slice(3).map(() => '')];
 }
 
-/** `a / b` of each ABBA round (the same index is the same round), as the by-round column shows it. */
-function roundRatios(a: LoadFigures, b: readonly number[]): string {
-  return a.rounds.map((r, i) => ratio(r / (b[i] ?? Number.NaN))).join(' / ');
+/**
+ * `f` over `against` round by round (the same index is the same ABBA round): how far one run's
+ * noise reaches, beside the pooled ratio.
+ */
+export function roundRatios(f: LoadFigures, against: (round: number) => number): string {
+  return f.rounds.map((r, i) => ratio(r / against(i))).join(' / ');
 }
 
 /** The servers of the saturation runs, as table labels. */
@@ -146,8 +149,8 @@ export function repeatedTable(report: GatewayReport): string {
     ...(report.nginx ? [loadRow('nginx', report.nginx)] : []),
     figureRow(
       '**gateway / bare proxy**',
-      `**${(repeated.reqPerSec / report.bare.reqPerSec).toFixed(3)}×**`,
-      roundRatios(repeated, report.bare.rounds),
+      `**${ratio(repeated.reqPerSec / report.bare.reqPerSec, 3)}**`,
+      roundRatios(repeated, (i) => report.bare.rounds[i] ?? Number.NaN),
     ),
     figureRow('header proxy / bare proxy', ratio(report.headerProxy.reqPerSec / report.bare.reqPerSec)),
     figureRow('gateway / header proxy', ratio(repeated.reqPerSec / report.headerProxy.reqPerSec)),
@@ -168,10 +171,7 @@ export function uniqueTable(report: GatewayReport): string {
       'crypto-bound limit = 1 / (1 / bare proxy req/s + 1 / verifyJwt ES256 ops/s)',
       int(report.cryptoBound),
     ),
-    figureRow(
-      '**gateway / crypto-bound limit**',
-      `**${(unique.reqPerSec / report.cryptoBound).toFixed(3)}×**`,
-    ),
+    figureRow('**gateway / crypto-bound limit**', `**${ratio(unique.reqPerSec / report.cryptoBound, 3)}**`),
     figureRow('gateway unique / gateway repeated', ratio(unique.reqPerSec / repeated.reqPerSec)),
   ]);
 }

@@ -18,7 +18,7 @@ export function machine(): { cpus: number; node: string; cpu: string } {
 }
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
-export const ratio = (n: number) => `${n.toFixed(2)}×`;
+export const ratio = (n: number, digits = 2) => `${n.toFixed(digits)}×`;
 export const ms = (n: number) => `${n.toFixed(0)} ms`;
 export const pct = (n: number) => `${n.toFixed(0)} %`;
 export const cell = (s: string) => s.replace(/\|/g, '\\|');

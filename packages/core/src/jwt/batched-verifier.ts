@@ -99,7 +99,7 @@ export class BatchedVerifier {
    * `key` should be one object per key, reused: each worker is sent each key object once.
    */
   verify(hash: string | null, data: Buffer, key: SignatureKey, signature: Buffer): Promise<boolean> {
-    if (this.#broken) return onThreadpool(hash, data, key, signature);
+    if (this.#broken) return verifyOnThreadpool(hash, data, key, signature);
     let id = this.#keyIds.get(key);
     if (id === undefined) {
       this.#keys.push(key);
@@ -149,7 +149,8 @@ export class BatchedVerifier {
     this.#pending = [];
     if (this.#broken) {
       // Closed or failed after these were asked: answered where later ones will be.
-      for (const c of checks) onThreadpool(c.hash, c.data, c.key, c.signature).then(c.resolve, c.reject);
+      for (const c of checks)
+        verifyOnThreadpool(c.hash, c.data, c.key, c.signature).then(c.resolve, c.reject);
       return;
     }
     const share = Math.ceil(checks.length / this.#size);
@@ -207,8 +208,8 @@ export class BatchedVerifier {
   }
 }
 
-/** The threadpool, one signature at a time (`crypto.verify` with a callback). */
-function onThreadpool(
+/** `crypto.verify` with a callback: the check on libuv's threadpool, one signature at a time. */
+export function verifyOnThreadpool(
   hash: string | null,
   data: Buffer,
   key: SignatureKey,

@@ -4,7 +4,7 @@ import { JwtError } from '../errors.js';
 import { isJwsAlgorithm, KID_PATTERN, KID_SYNTAX } from './internal/algorithms.js';
 import { decodeCanonicalBase64url } from './internal/base64url.js';
 import { type PreparedKey, preparedVerificationKey } from './internal/prepared-key.js';
-import type { BatchedVerifier } from './batched-verifier.js';
+import { type BatchedVerifier, verifyOnThreadpool } from './batched-verifier.js';
 import { isJsonObject, parseStrictJson } from './internal/strict-json.js';
 import type { JwsAlgorithm, JwtHeader, KeyResolver, VerificationKey } from './types.js';
 
@@ -151,35 +151,20 @@ export function verifyJwsSignatureAsync(
   } catch (cause) {
     return Promise.reject(asJwtError(cause));
   }
-  if (verifier) {
-    const { hash, input } = checked.prepared;
-    return verifier.verify(hash, checked.signingInput, input, checked.signature).then(
-      (valid) => {
-        if (!valid) throw badSignature();
-        return verified(checked);
-      },
-      (cause) => {
-        throw badSignature(cause);
-      },
-    );
-  }
-  return new Promise((resolve, reject) => {
-    try {
-      verify(
-        checked.prepared.hash,
-        checked.signingInput,
-        checked.prepared.input,
-        checked.signature,
-        (err, valid) => {
-          if (err) reject(badSignature(err));
-          else if (!valid) reject(badSignature());
-          else resolve(verified(checked));
-        },
-      );
-    } catch (cause) {
-      reject(badSignature(cause));
-    }
-  });
+  const { hash, input } = checked.prepared;
+  const { signingInput, signature } = checked;
+  const checking = verifier
+    ? verifier.verify(hash, signingInput, input, signature)
+    : verifyOnThreadpool(hash, signingInput, input, signature);
+  return checking.then(
+    (valid) => {
+      if (!valid) throw badSignature();
+      return verified(checked);
+    },
+    (cause) => {
+      throw badSignature(cause);
+    },
+  );
 }
 
 const badSignature = (cause?: unknown) =>
